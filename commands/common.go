@@ -1,0 +1,148 @@
+package commands
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+// envPrefix names every flag's environment variable: --client-id is
+// JWKCTL_CLIENT_ID.
+const envPrefix = "JWKCTL_"
+
+// env returns the environment variable name for a flag name.
+func env(flag string) []string {
+	return []string{envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+// keyFlag is --key URI.
+func keyFlag(required bool) *cli.StringFlag {
+	return &cli.StringFlag{
+		Name:     "key",
+		Usage:    "key `URI`: file:path.json, pkcs11:token=…;object=…, gcpkms://projects/…",
+		EnvVars:  env("key"),
+		Required: required,
+	}
+}
+
+// backendFlags are the options of keystore.Options. Secrets come from a file
+// or the environment, never from the command line.
+func backendFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.PathFlag{
+			Name:    "passphrase-file",
+			Usage:   "read the passphrase that encrypts a file key from `FILE` (or set JWKCTL_PASSPHRASE)",
+			EnvVars: env("passphrase-file"),
+		},
+		&cli.StringFlag{
+			Name:    "kms-endpoint",
+			Usage:   "Cloud KMS API `HOST:PORT` (default: Google's; a loopback address is dialled without TLS, for fakes)",
+			EnvVars: env("kms-endpoint"),
+		},
+	}
+}
+
+func outputFlag() *cli.StringFlag {
+	return &cli.StringFlag{
+		Name:    "output",
+		Aliases: []string{"o"},
+		Usage:   "output format: text or json",
+		Value:   "text",
+		EnvVars: env("output"),
+		Action: func(_ *cli.Context, v string) error {
+			if v != "text" && v != "json" {
+				return fmt.Errorf("--output must be text or json, not %q", v)
+			}
+			return nil
+		},
+	}
+}
+
+// backendOptions turns the backend flags into keystore.Options.
+func backendOptions(c *cli.Context) (keystore.Options, error) {
+	opts := keystore.Options{
+		Endpoint: c.String("kms-endpoint"),
+		Log:      stderrLogger(c),
+	}
+	pass, err := passphrase(c)
+	if err != nil {
+		return opts, err
+	}
+	opts.Passphrase = pass
+	return opts, nil
+}
+
+// passphrase reads --passphrase-file, else JWKCTL_PASSPHRASE, else nil.
+func passphrase(c *cli.Context) ([]byte, error) {
+	if f := c.Path("passphrase-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read passphrase file: %w", err)
+		}
+		p := []byte(strings.TrimRight(string(b), "\r\n"))
+		if len(p) == 0 {
+			return nil, fmt.Errorf("passphrase file %s is empty", f)
+		}
+		return p, nil
+	}
+	if p, ok := os.LookupEnv(envPrefix + "PASSPHRASE"); ok {
+		if p == "" {
+			return nil, fmt.Errorf("JWKCTL_PASSPHRASE is set but empty")
+		}
+		return []byte(p), nil
+	}
+	return nil, nil
+}
+
+// parseKeyURI reads --key and parses it.
+func parseKeyURI(c *cli.Context) (*keystore.URI, error) {
+	s := c.String("key")
+	if s == "" {
+		return nil, fmt.Errorf("no key given: use --key URI (or JWKCTL_KEY)")
+	}
+	return keystore.Parse(s)
+}
+
+// openKey opens the key named by --key with the backend flags.
+func openKey(c *cli.Context) (keystore.Key, error) {
+	s := c.String("key")
+	if s == "" {
+		return nil, fmt.Errorf("no key given: use --key URI (or JWKCTL_KEY)")
+	}
+	opts, err := backendOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return keystore.Open(c.Context, s, opts)
+}
+
+// stderrLogger logs warnings (and with --verbose, progress) to stderr.
+func stderrLogger(c *cli.Context) *slog.Logger {
+	level := slog.LevelWarn
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+// writeJSON prints v as indented JSON on stdout.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,107 @@
+package keystore
+
+import (
+	"context"
+	"crypto"
+	"io"
+	"log/slog"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Key is a private key held by a backend. Signing goes through the embedded
+// crypto.Signer; the private half never leaves the backend (for the file
+// backend, it never leaves this process).
+type Key interface {
+	crypto.Signer
+	// URI names the key; printing it never reveals a PIN.
+	URI() *URI
+}
+
+// AlgRestricted is implemented by keys whose backend fixes the signature
+// algorithm (Cloud KMS fixes hash and padding per key). The signer refuses
+// any other algorithm for such a key.
+type AlgRestricted interface {
+	Algs() []jose.SignatureAlgorithm
+}
+
+// Backend is one key store: a file directory, a PKCS#11 token, a KMS.
+// Backends register themselves with Register in init().
+type Backend interface {
+	// Scheme is the URI scheme this backend serves ("file", "pkcs11", "gcpkms").
+	Scheme() string
+	// Generate creates a new keypair inside the backend. It never replaces an
+	// existing key: if req.URI names one, it returns an error wrapping ErrExists.
+	Generate(ctx context.Context, req GenerateRequest) (Key, error)
+	// Open returns the key named by uri, or an error wrapping ErrNotFound.
+	Open(ctx context.Context, uri *URI, opts Options) (Key, error)
+}
+
+// Importer is implemented by backends that can take in an existing private
+// key (for example one downloaded from Selvbetjening as a private JWK).
+type Importer interface {
+	Import(ctx context.Context, req ImportRequest) (Key, error)
+}
+
+// Lister is implemented by backends that can enumerate their keys.
+type Lister interface {
+	// List returns the keys under prefix (a directory, a token, a key ring).
+	List(ctx context.Context, prefix *URI, opts Options) ([]KeyInfo, error)
+}
+
+// Deleter is implemented by backends that can remove (or, for KMS, destroy)
+// a key. Callers must have asked the user for confirmation first.
+type Deleter interface {
+	Delete(ctx context.Context, uri *URI, opts Options) error
+}
+
+// Options are the settings that are not part of a key's name.
+type Options struct {
+	// Passphrase encrypts a file key at rest (Generate, Import) or decrypts
+	// it (Open). Nil means a plaintext key file.
+	Passphrase []byte
+	// Endpoint overrides a cloud backend's API endpoint (gcpkms). A loopback
+	// endpoint is dialled without TLS and without credentials (for fakes).
+	Endpoint string
+	// Log receives warnings and progress. Nil discards them. Never given a
+	// secret.
+	Log *slog.Logger
+}
+
+// Logger returns o.Log, or a logger that discards everything.
+func (o Options) Logger() *slog.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// GenerateRequest asks a backend for a new keypair.
+type GenerateRequest struct {
+	URI  *URI
+	Spec KeySpec
+	Options
+}
+
+// ImportRequest asks a backend to store an existing private key.
+type ImportRequest struct {
+	URI *URI
+	// Private is an *rsa.PrivateKey or *ecdsa.PrivateKey, already validated
+	// with CheckPrivateKey.
+	Private crypto.Signer
+	// Alg is the JOSE algorithm the key is meant for, if known.
+	Alg jose.SignatureAlgorithm
+	Options
+}
+
+// KeyInfo describes one key found by List.
+type KeyInfo struct {
+	URI    *URI
+	Public crypto.PublicKey
+	// Algs are the algorithms the key is restricted to, if the backend fixes
+	// them; empty means any algorithm that fits the key type.
+	Algs []jose.SignatureAlgorithm
+	// State is the backend's word for the key's state (KMS: ENABLED,
+	// DISABLED, …); empty when the backend has none.
+	State string
+}

@@ -1,0 +1,133 @@
+package signer
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"slices"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+// ErrAlgMismatch is returned when a JOSE algorithm does not fit a key.
+var ErrAlgMismatch = errors.New("signer: algorithm does not fit the key")
+
+// Signer signs JOSE payloads with a crypto.Signer whose private half may live
+// in an HSM or KMS. It implements jose.OpaqueSigner, so go-jose can use it,
+// and it is safe for concurrent use.
+type Signer struct {
+	key   crypto.Signer
+	alg   jose.SignatureAlgorithm
+	hash  crypto.Hash
+	opts  crypto.SignerOpts
+	ecLen int // bytes per coordinate for ECDSA; 0 for RSA
+	jwk   jose.JSONWebKey
+	rand  io.Reader
+}
+
+var _ jose.OpaqueSigner = (*Signer)(nil)
+
+// New returns a Signer for key and alg. It fails with ErrAlgMismatch when the
+// algorithm does not fit the key (ES256 needs P-256, RSA algorithms need RSA
+// of at least 2048 bits, a KMS key allows only its own algorithm).
+func New(key crypto.Signer, alg jose.SignatureAlgorithm) (*Signer, error) {
+	if key == nil {
+		return nil, errors.New("signer: no key")
+	}
+	pub := key.Public()
+	if err := Fits(alg, pub); err != nil {
+		return nil, err
+	}
+	if r, ok := key.(keystore.AlgRestricted); ok {
+		if allowed := r.Algs(); len(allowed) > 0 && !slices.Contains(allowed, alg) {
+			return nil, fmt.Errorf("%w: this key only signs with %v, not %s", ErrAlgMismatch, allowed, alg)
+		}
+	}
+	jwk, err := PublicJWK(pub, alg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Signer{key: key, alg: alg, hash: hashFor(alg), jwk: jwk, rand: rand.Reader}
+	switch alg {
+	case jose.PS256, jose.PS384, jose.PS512:
+		// RFC 7518 §3.5: the salt is as long as the hash. "Auto" would make
+		// HSMs (crypto11) refuse and verifiers that insist on it fail.
+		s.opts = &rsa.PSSOptions{SaltLength: s.hash.Size(), Hash: s.hash}
+	case jose.ES256, jose.ES384, jose.ES512:
+		s.opts = s.hash
+		s.ecLen = (pub.(*ecdsa.PublicKey).Curve.Params().BitSize + 7) / 8
+	default:
+		s.opts = s.hash
+	}
+	return s, nil
+}
+
+// Alg is the algorithm this Signer signs with.
+func (s *Signer) Alg() jose.SignatureAlgorithm { return s.alg }
+
+// KeyID is the RFC 7638 SHA-256 thumbprint of the public key, base64url.
+func (s *Signer) KeyID() string { return s.jwk.KeyID }
+
+// Key returns the underlying crypto.Signer.
+func (s *Signer) Key() crypto.Signer { return s.key }
+
+// Public returns the public JWK (kid, alg, use "sig"). It implements
+// jose.OpaqueSigner; the returned value is a copy the caller may change.
+func (s *Signer) Public() *jose.JSONWebKey {
+	j := s.jwk
+	return &j
+}
+
+// Algs implements jose.OpaqueSigner: a Signer signs with exactly one alg.
+func (s *Signer) Algs() []jose.SignatureAlgorithm { return []jose.SignatureAlgorithm{s.alg} }
+
+// SignPayload hashes payload and signs it, returning the JOSE signature
+// bytes: the raw RSA signature, or r‖s of fixed size for ECDSA (RFC 7518
+// §3.4). It implements jose.OpaqueSigner.
+func (s *Signer) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([]byte, error) {
+	if alg != s.alg {
+		return nil, fmt.Errorf("%w: signer is for %s, asked for %s", ErrAlgMismatch, s.alg, alg)
+	}
+	h := s.hash.New()
+	h.Write(payload)
+	sig, err := s.key.Sign(s.rand, h.Sum(nil), s.opts)
+	if err != nil {
+		return nil, fmt.Errorf("signer: %s signature failed: %w", s.alg, err)
+	}
+	if s.ecLen == 0 {
+		return sig, nil
+	}
+	return derToConcat(sig, s.ecLen)
+}
+
+// derToConcat turns an ASN.1 ECDSA signature into r‖s, each left-padded to
+// size bytes, as JWS requires.
+func derToConcat(der []byte, size int) ([]byte, error) {
+	var r, sv big.Int
+	in := cryptobyte.String(der)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !in.Empty() ||
+		!seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&sv) || !seq.Empty() {
+		// Some PKCS#11 modules hand back r‖s already.
+		if len(der) == 2*size {
+			return der, nil
+		}
+		return nil, errors.New("signer: backend returned a malformed ECDSA signature")
+	}
+	if r.Sign() <= 0 || sv.Sign() <= 0 || r.BitLen() > 8*size || sv.BitLen() > 8*size {
+		return nil, errors.New("signer: backend returned an out-of-range ECDSA signature")
+	}
+	out := make([]byte, 2*size)
+	r.FillBytes(out[:size])
+	sv.FillBytes(out[size:])
+	return out, nil
+}
