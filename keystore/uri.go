@@ -201,7 +201,7 @@ type PKCS11Attrs struct {
 
 // Attr is one attribute kept verbatim.
 type Attr struct {
-	Query      bool
+	Query       bool
 	Name, Value string
 }
 
