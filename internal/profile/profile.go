@@ -1,0 +1,231 @@
+package profile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrNotFound is returned for a profile name the file does not have.
+var ErrNotFound = errors.New("profile: no such profile")
+
+// ErrSecret is returned when a profile would hold a secret.
+var ErrSecret = errors.New("profile: secrets are not stored in profiles")
+
+// Profile is one client at one authorization server. No field holds a
+// secret: key URIs may name a pin-source file, never a pin-value.
+type Profile struct {
+	Issuer        string   `yaml:"issuer,omitempty"`
+	TokenEndpoint string   `yaml:"token_endpoint,omitempty"`
+	Audience      string   `yaml:"audience,omitempty"`
+	ClientID      string   `yaml:"client_id,omitempty"`
+	Key           string   `yaml:"key,omitempty"`
+	Alg           string   `yaml:"alg,omitempty"`
+	DPoP          bool     `yaml:"dpop,omitempty"`
+	DPoPKey       string   `yaml:"dpop_key,omitempty"`
+	Scopes        []string `yaml:"scopes,omitempty"`
+	Resources     []string `yaml:"resources,omitempty"`
+	ParentOrg     string   `yaml:"parent_org,omitempty"`
+	ChildOrg      string   `yaml:"child_org,omitempty"`
+	// PassphraseFile names the file that holds a file key's passphrase.
+	PassphraseFile string `yaml:"passphrase_file,omitempty"`
+	// KMSEndpoint overrides the Cloud KMS endpoint (fakes, private endpoints).
+	KMSEndpoint string `yaml:"kms_endpoint,omitempty"`
+	// SelvbetjeningURL is the client-secret API used for key rotation.
+	SelvbetjeningURL string `yaml:"selvbetjening_url,omitempty"`
+	// NextKey is the key a rotation has generated and uploaded but not yet
+	// switched to.
+	NextKey string `yaml:"next_key,omitempty"`
+}
+
+// File is the whole config file.
+type File struct {
+	// Default is the profile used when none is named.
+	Default  string              `yaml:"default,omitempty"`
+	Profiles map[string]*Profile `yaml:"profiles"`
+}
+
+// DefaultPath is $JWKCTL_CONFIG, else $XDG_CONFIG_HOME/jwkctl/config.yaml,
+// else ~/.config/jwkctl/config.yaml.
+func DefaultPath() (string, error) {
+	if p := os.Getenv("JWKCTL_CONFIG"); p != "" {
+		return p, nil
+	}
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "jwkctl", "config.yaml"), nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("profile: no home directory for the config file; set JWKCTL_CONFIG: %w", err)
+	}
+	return filepath.Join(h, ".config", "jwkctl", "config.yaml"), nil
+}
+
+// Load reads path. A missing file gives an empty File and an error that
+// wraps fs.ErrNotExist, so callers that need no profile can ignore it.
+func Load(path string) (*File, error) {
+	f := &File{Profiles: map[string]*Profile{}}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return f, fmt.Errorf("profile: config file %s: %w", path, fs.ErrNotExist)
+		}
+		return f, fmt.Errorf("profile: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
+		return &File{Profiles: map[string]*Profile{}}, fmt.Errorf("profile: %s: %w", path, err)
+	}
+	if f.Profiles == nil {
+		f.Profiles = map[string]*Profile{}
+	}
+	for name, p := range f.Profiles {
+		if p == nil {
+			f.Profiles[name] = &Profile{}
+			continue
+		}
+		if err := p.Validate(); err != nil {
+			return f, fmt.Errorf("profile %q in %s: %w", name, path, err)
+		}
+	}
+	if f.Default != "" && f.Profiles[f.Default] == nil {
+		return f, fmt.Errorf("profile: %s: default profile %q is not defined", path, f.Default)
+	}
+	return f, nil
+}
+
+// Get returns the named profile, or with an empty name the default one
+// (nil, nil when there is none).
+func (f *File) Get(name string) (*Profile, error) {
+	if name == "" {
+		name = f.Default
+		if name == "" {
+			return nil, nil
+		}
+	}
+	p, ok := f.Profiles[name]
+	if !ok {
+		have := f.Names()
+		if len(have) == 0 {
+			return nil, fmt.Errorf("%w %q: the config file defines none", ErrNotFound, name)
+		}
+		return nil, fmt.Errorf("%w %q (have: %s)", ErrNotFound, name, strings.Join(have, ", "))
+	}
+	return p, nil
+}
+
+// Names lists the profile names, sorted.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Profiles))
+	for n := range f.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Set adds or replaces a profile after checking it holds no secret.
+func (f *File) Set(name string, p *Profile) error {
+	if name == "" {
+		return errors.New("profile: a profile needs a name")
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("profile %q: %w", name, err)
+	}
+	if f.Profiles == nil {
+		f.Profiles = map[string]*Profile{}
+	}
+	f.Profiles[name] = p
+	return nil
+}
+
+// Validate refuses secrets: a key URI with a pin-value.
+func (p *Profile) Validate() error {
+	for _, k := range []struct{ field, v string }{{"key", p.Key}, {"dpop_key", p.DPoPKey}, {"next_key", p.NextKey}} {
+		if hasPinValue(k.v) {
+			return fmt.Errorf("%w: %s has a pin-value; use pin-source=FILE or JWKCTL_PIN instead", ErrSecret, k.field)
+		}
+	}
+	return nil
+}
+
+func hasPinValue(uri string) bool {
+	l := strings.ToLower(uri)
+	return strings.Contains(l, "pin-value=") || strings.Contains(l, "pin-value%3d")
+}
+
+// Save writes f to path atomically: a temp file in the same directory,
+// fsync, rename, mode 0600; the directory is created 0700. Profiles with a
+// secret are refused before anything is written.
+func (f *File) Save(path string) error {
+	for _, name := range f.Names() {
+		if p := f.Profiles[name]; p != nil {
+			if err := p.Validate(); err != nil {
+				return fmt.Errorf("profile %q: %w", name, err)
+			}
+		}
+	}
+	if f.Default != "" && f.Profiles[f.Default] == nil {
+		return fmt.Errorf("profile: default profile %q is not defined", f.Default)
+	}
+	var buf bytes.Buffer
+	buf.WriteString("# jwkctl profiles. No secrets here: key URIs name pin-source files, never pin-values.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(f); err != nil {
+		return fmt.Errorf("profile: encode: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("profile: encode: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".config-*.yaml")
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	werr := errors.Join(tmp.Chmod(0o600), write(tmp, buf.Bytes()), tmp.Sync())
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("profile: write %s: %w", path, werr)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // make the rename durable where the OS allows it
+		d.Close()
+	}
+	return nil
+}
+
+func write(f *os.File, b []byte) error {
+	_, err := f.Write(b)
+	return err
+}
+
+// Clone returns a deep copy, so callers can change it without touching f.
+func (p *Profile) Clone() *Profile {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.Scopes = slices.Clone(p.Scopes)
+	c.Resources = slices.Clone(p.Resources)
+	return &c
+}

@@ -1,0 +1,44 @@
+package token
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// nonceStore remembers the last DPoP-Nonce each server (origin) sent, so
+// the next proof carries it and saves a round trip.
+type nonceStore struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func newNonceStore() *nonceStore { return &nonceStore{m: map[string]string{}} }
+
+func (s *nonceStore) get(origin string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[origin]
+}
+
+// remember stores the DPoP-Nonce header of a response, if it has one.
+func (s *nonceStore) remember(origin string, h http.Header) bool {
+	n := h.Get("DPoP-Nonce")
+	if n == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[origin] = n
+	return true
+}
+
+// originOf is scheme://host[:port] in lower case.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
