@@ -35,6 +35,8 @@ func App() *cli.App {
 		Commands: []*cli.Command{
 			keysCommand(),
 			assertionCommand(),
+			tokenCommand(),
+			callCommand(),
 		},
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
