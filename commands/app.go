@@ -79,3 +79,9 @@ func report(w io.Writer, err error) int {
 	}
 	return code
 }
+
+func init() {
+	// -v is --verbose; urfave/cli's version flag would claim it too and
+	// every run would panic with "flag redefined: v".
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+}

@@ -1,0 +1,245 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+// memBackend serves file: URIs from memory when the real file backend is
+// not built in; with it, testKey generates a real key file instead.
+type memBackend struct {
+	mu   sync.Mutex
+	keys map[string]crypto.Signer
+}
+
+type memKey struct {
+	crypto.Signer
+	uri *keystore.URI
+}
+
+func (k memKey) URI() *keystore.URI { return k.uri }
+
+func (m *memBackend) Scheme() string { return keystore.SchemeFile }
+func (m *memBackend) Generate(_ context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys[req.URI.Path] = k
+	return memKey{k, req.URI}, nil
+}
+func (m *memBackend) Open(_ context.Context, u *keystore.URI, _ keystore.Options) (keystore.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[u.Path]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", keystore.ErrNotFound, u)
+	}
+	return memKey{k, u}, nil
+}
+
+var memOnce sync.Once
+
+// testKey makes a P-256 key and returns its URI and public JWK.
+func testKey(t *testing.T) (string, jose.JSONWebKey) {
+	t.Helper()
+	memOnce.Do(func() {
+		if _, err := keystore.Lookup(keystore.SchemeFile); err != nil {
+			keystore.Register(&memBackend{keys: map[string]crypto.Signer{}})
+		}
+	})
+	uri := "file:" + filepath.Join(t.TempDir(), "client.json")
+	spec, err := keystore.SpecFor(jose.ES256, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keystore.Generate(t.Context(), keystore.GenerateRequest{URI: keystore.MustParse(uri), Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uri, jose.JSONWebKey{Key: k.Public()}
+}
+
+// sts is a minimal HelseID-like token endpoint that verifies assertions
+// with the public JWK, demands a DPoP nonce, and refuses a reused jti.
+type sts struct {
+	srv    *httptest.Server
+	pub    jose.JSONWebKey
+	mu     sync.Mutex
+	jtis   map[string]bool
+	tokens int
+}
+
+func newSTS(t *testing.T, pub jose.JSONWebKey) *sts {
+	s := &sts{pub: pub, jtis: map[string]bool{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"issuer":%q,"token_endpoint":%q}`, s.srv.URL, s.srv.URL+"/connect/token")
+			return
+		}
+		r.ParseForm()
+		jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Errorf("assertion: %v", err)
+			return
+		}
+		payload, err := jws.Verify(s.pub)
+		if err != nil {
+			t.Errorf("assertion signature: %v", err)
+			return
+		}
+		var c assertion.Claims
+		json.Unmarshal(payload, &c)
+		s.mu.Lock()
+		reused := s.jtis[c.ID]
+		s.jtis[c.ID] = true
+		s.mu.Unlock()
+		if reused || c.Audience != s.srv.URL || c.Issuer != "cli-client" {
+			t.Errorf("bad assertion: reused %v, aud %q, iss %q", reused, c.Audience, c.Issuer)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		tt := "Bearer"
+		if proof := r.Header.Get("DPoP"); proof != "" {
+			if !strings.Contains(decodePart(proof, 1), `"nonce":"n1"`) {
+				w.Header().Set("DPoP-Nonce", "n1")
+				w.WriteHeader(400)
+				w.Write([]byte(`{"error":"use_dpop_nonce"}`))
+				return
+			}
+			tt = "DPoP"
+		}
+		s.mu.Lock()
+		s.tokens++
+		n := s.tokens
+		s.mu.Unlock()
+		fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":%q,"expires_in":3600,"scope":%q}`, n, tt, r.PostForm.Get("scope"))
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func decodePart(jwt string, i int) string {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, _ := base64URL(parts[i])
+	return string(b)
+}
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := App()
+	app.Writer, app.ErrWriter = &out, &errb
+	code = Main(app, append([]string{"jwkctl"}, args...))
+	return out.String(), errb.String(), code
+}
+
+func TestTokenCommand(t *testing.T) {
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(t.TempDir(), "none.yaml"))
+	key, pub := testKey(t)
+	s := newSTS(t, pub)
+	base := []string{"token", "--key", key, "--client-id", "cli-client", "--issuer", s.srv.URL, "--scope", "a b"}
+
+	out, errs, code := runCLI(t, base...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var resp map[string]any
+	if err := json.Unmarshal([]byte(out), &resp); err != nil || resp["access_token"] != "tok-1" || resp["scope"] != "a b" {
+		t.Fatalf("stdout %q: %v", out, err)
+	}
+
+	out, _, code = runCLI(t, append(base, "--raw", "--dpop")...)
+	if code != 0 || out != "tok-2\n" {
+		t.Fatalf("--raw --dpop: exit %d, stdout %q", code, out)
+	}
+
+	cache := t.TempDir()
+	for range 2 {
+		if out, errs, code = runCLI(t, append(base, "--raw", "--cache", "--cache-dir", cache)...); code != 0 || out != "tok-3\n" {
+			t.Fatalf("--cache: exit %d, stdout %q, stderr %q", code, out, errs)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(cache, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v", files)
+	}
+	if st, _ := os.Stat(files[0]); st.Mode().Perm() != 0o600 {
+		t.Errorf("cache mode %v", st.Mode().Perm())
+	}
+
+	_, errs, code = runCLI(t, "token", "--key", key, "--client-id", "cli-client", "--issuer", "http://helseid-sts.test.nhn.no")
+	if code == 0 || !strings.HasPrefix(errs, "jwkctl: ") || !strings.Contains(errs, "https") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("insecure issuer: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestCallCommand(t *testing.T) {
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(t.TempDir(), "none.yaml"))
+	key, pub := testKey(t)
+	s := newSTS(t, pub)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		claims := decodePart(r.Header.Get("DPoP"), 1)
+		if scheme != "DPoP" || !strings.Contains(claims, `"ath":"`+assertion.ATH(tok)+`"`) || !strings.Contains(claims, `"htm":"`+r.Method+`"`) {
+			w.WriteHeader(401)
+			return
+		}
+		if r.URL.Path == "/missing" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(404)
+			w.Write([]byte(`{"title":"not found"}`))
+			return
+		}
+		var b bytes.Buffer
+		b.ReadFrom(r.Body)
+		w.Header().Set("X-Test", "yes")
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, b.String())
+	}))
+	defer api.Close()
+	body := filepath.Join(t.TempDir(), "body.json")
+	os.WriteFile(body, []byte(`{"x":1}`), 0o600)
+	base := []string{"-v", "call", "--key", key, "--client-id", "cli-client", "--issuer", s.srv.URL, "--dpop"}
+
+	out, errs, code := runCLI(t, append(base, "--data", "@"+body, api.URL+"/thing")...)
+	if code != 0 || out != `POST /thing {"x":1}` {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if !strings.Contains(errs, "200 OK") || !strings.Contains(errs, "X-Test: yes") || strings.Contains(errs, "tok-") {
+		t.Errorf("stderr with -v: %q", errs)
+	}
+	out, errs, code = runCLI(t, append(base, api.URL+"/missing")...)
+	if code != 1 || out != `{"title":"not found"}` || !strings.Contains(errs, "jwkctl: call: GET "+api.URL+"/missing answered 404") {
+		t.Errorf("404: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	_, errs, code = runCLI(t, append(base, "http://api.example.com/x")...)
+	if code == 0 || !strings.Contains(errs, "insecure URL") {
+		t.Errorf("plain http: exit %d, stderr %q", code, errs)
+	}
+}
+
+func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
