@@ -47,8 +47,9 @@ type Source struct {
 	cache Cache
 	key   string
 
-	cur atomic.Pointer[entry]
-	sem chan struct{} // one refresh at a time
+	cur       atomic.Pointer[entry]
+	skipCache atomic.Bool   // after Reset: the cached token was refused too
+	sem       chan struct{} // one refresh at a time
 }
 
 type entry struct {
@@ -97,7 +98,10 @@ func (s *Source) Response(ctx context.Context) (*Response, error) {
 
 // Reset forgets the cached token, for example after a resource server
 // answered invalid_token. The next call exchanges a new one.
-func (s *Source) Reset() { s.cur.Store(nil) }
+func (s *Source) Reset() {
+	s.skipCache.Store(true)
+	s.cur.Store(nil)
+}
 
 func (s *Source) get(ctx context.Context) (*entry, error) {
 	if e := s.cur.Load(); e != nil && s.c.cfg.Now().Before(e.refresh) {
@@ -114,7 +118,7 @@ func (s *Source) get(ctx context.Context) (*entry, error) {
 	if e := s.cur.Load(); e != nil && now.Before(e.refresh) {
 		return e, nil
 	}
-	if s.cache != nil {
+	if s.cache != nil && !s.skipCache.Swap(false) {
 		if r, err := s.cache.Load(s.key); err == nil && r != nil {
 			if e := s.newEntry(r, now); now.Before(e.refresh) && r.IsDPoP() == (s.c.dpop != nil) {
 				s.cur.Store(e)

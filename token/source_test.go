@@ -185,3 +185,24 @@ func TestSourceFileCache(t *testing.T) {
 		t.Fatalf("bad cache file not bypassed: %v, %d requests", err, len(f.requests()))
 	}
 }
+
+func TestSourceResetBypassesFileCache(t *testing.T) {
+	f := newFakeSTS(t, false)
+	cache := FileCache{Dir: t.TempDir()}
+	c := newClient(t, f.config(t))
+	src := NewSource(c, WithCache(cache))
+	first, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Reset() // the resource server refused the token
+	second, err := src.Token()
+	if err != nil || second.AccessToken == first.AccessToken {
+		t.Fatalf("after Reset the refused token came back from disk: %v", err)
+	}
+	// The disk cache now holds the new token.
+	third, err := NewSource(c, WithCache(cache)).Token()
+	if err != nil || third.AccessToken != second.AccessToken {
+		t.Fatalf("cache not updated after Reset: %v", err)
+	}
+}
