@@ -1,0 +1,251 @@
+package file
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+func init() { keystore.Register(Backend{}) }
+
+// Backend stores keys as private JWK files. It holds no state.
+type Backend struct{}
+
+var (
+	_ keystore.Backend  = Backend{}
+	_ keystore.Importer = Backend{}
+	_ keystore.Lister   = Backend{}
+	_ keystore.Deleter  = Backend{}
+)
+
+// Scheme is "file".
+func (Backend) Scheme() string { return keystore.SchemeFile }
+
+// Key is a private key read from (or just written to) a file. The private
+// key is immutable once loaded, so concurrent signing is safe.
+type Key struct {
+	crypto.Signer
+	uri *keystore.URI
+}
+
+// URI names the key file.
+func (k *Key) URI() *keystore.URI { return k.uri }
+
+func checkURI(u *keystore.URI) error {
+	if u == nil || u.Scheme != keystore.SchemeFile || u.Path == "" {
+		return fmt.Errorf("%w: want a file: URI such as file:keys/client.json", keystore.ErrBadURI)
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		return fmt.Errorf("%w: %s names a directory; name a key file such as %sclient.json", keystore.ErrBadURI, u, u)
+	}
+	return nil
+}
+
+// Generate creates a keypair and writes it to a new file. An existing file
+// is never replaced.
+func (Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
+	if err := checkURI(req.URI); err != nil {
+		return nil, err
+	}
+	// Fail before the slow part if the name is taken; writeNew checks again
+	// atomically.
+	if _, err := os.Lstat(req.URI.Path); err == nil {
+		return nil, fmt.Errorf("%w: %s (jwkctl never overwrites a key; pick another name or delete it first)", keystore.ErrExists, req.URI)
+	}
+	var priv crypto.Signer
+	var err error
+	switch req.Spec.Type {
+	case keystore.RSA:
+		if req.Spec.Bits < keystore.MinRSABits {
+			return nil, fmt.Errorf("%w: RSA keys need at least %d bits", keystore.ErrWeakKey, keystore.MinRSABits)
+		}
+		priv, err = rsa.GenerateKey(rand.Reader, req.Spec.Bits)
+	case keystore.EC:
+		if req.Spec.Curve == nil {
+			return nil, fmt.Errorf("file: no curve given for an EC key")
+		}
+		priv, err = ecdsa.GenerateKey(req.Spec.Curve, rand.Reader)
+	default:
+		return nil, fmt.Errorf("file: unknown key type %q", req.Spec.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("file: generate %s key: %w", req.Spec, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return store(req.URI, priv, string(req.Spec.Alg), req.Passphrase)
+}
+
+// Import writes an existing private key to a new file.
+func (Backend) Import(ctx context.Context, req keystore.ImportRequest) (keystore.Key, error) {
+	if err := checkURI(req.URI); err != nil {
+		return nil, err
+	}
+	if err := keystore.CheckPrivateKey(req.Private); err != nil {
+		return nil, fmt.Errorf("%w: %v", keystore.ErrWeakKey, err)
+	}
+	return store(req.URI, req.Private, string(req.Alg), req.Passphrase)
+}
+
+func store(u *keystore.URI, priv crypto.Signer, alg string, pass []byte) (keystore.Key, error) {
+	data, err := encode(priv, alg, pass)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeNew(u.Path, data); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: %s (jwkctl never overwrites a key; pick another name or delete it first)", keystore.ErrExists, u)
+		}
+		return nil, fmt.Errorf("file: write %s: %w", u.Path, err)
+	}
+	return &Key{Signer: priv, uri: u}, nil
+}
+
+// Open reads a key file. The file must not be readable or writable by
+// group or others; an encrypted file needs opts.Passphrase.
+func (Backend) Open(_ context.Context, u *keystore.URI, opts keystore.Options) (keystore.Key, error) {
+	if err := checkURI(u); err != nil {
+		return nil, err
+	}
+	data, err := readKeyFile(u.Path)
+	if err != nil {
+		return nil, err
+	}
+	priv, _, err := decode(data, opts.Passphrase, u.Path)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{Signer: priv, uri: u}, nil
+}
+
+// readKeyFile reads path after checking it is a regular file that only its
+// owner can read.
+func readKeyFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no key file at %s", keystore.ErrNotFound, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("file: %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: key file %s has mode %04o and others can read or change it; fix it with: chmod 600 %s",
+			keystore.ErrInsecure, path, perm, shellQuote(path))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	return data, nil
+}
+
+// List returns the keys in a directory (file:dir/) or the single key a
+// file: URI names. Files that are not keys are skipped. Encrypted keys are
+// listed with State "encrypted" and no public key unless opts.Passphrase
+// opens them.
+func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Options) ([]keystore.KeyInfo, error) {
+	if prefix == nil || prefix.Scheme != keystore.SchemeFile {
+		return nil, fmt.Errorf("%w: want a file: URI", keystore.ErrBadURI)
+	}
+	fi, err := os.Stat(prefix.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist", keystore.ErrNotFound, prefix.Path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	var paths []string
+	if fi.IsDir() {
+		entries, err := os.ReadDir(prefix.Path)
+		if err != nil {
+			return nil, fmt.Errorf("file: %w", err)
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+				paths = append(paths, filepath.Join(prefix.Path, e.Name()))
+			}
+		}
+	} else {
+		paths = []string{prefix.Path}
+	}
+	sort.Strings(paths)
+	var out []keystore.KeyInfo
+	for _, p := range paths {
+		info, ok := inspect(p, opts.Passphrase)
+		if ok {
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+func inspect(path string, pass []byte) (keystore.KeyInfo, bool) {
+	info := keystore.KeyInfo{URI: &keystore.URI{Scheme: keystore.SchemeFile, Path: path}}
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) > maxKeyFile {
+		return info, false
+	}
+	if isJWE(data) {
+		info.State = "encrypted"
+		if pass != nil {
+			if priv, _, err := decode(data, pass, path); err == nil {
+				info.Public = priv.Public()
+			}
+		}
+		return info, true
+	}
+	priv, _, err := ParsePrivateJWK(data)
+	if err != nil {
+		return info, false
+	}
+	info.Public = priv.Public()
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		info.State = "insecure-mode"
+	}
+	return info, true
+}
+
+// Delete removes a key file.
+func (Backend) Delete(_ context.Context, u *keystore.URI, _ keystore.Options) error {
+	if err := checkURI(u); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(u.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: no key file at %s", keystore.ErrNotFound, u.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("file: %s is not a regular file; not deleting it", u.Path)
+	}
+	if err := os.Remove(u.Path); err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	return syncDir(filepath.Dir(u.Path))
+}
+
+func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
