@@ -19,7 +19,7 @@ var Version = "dev"
 
 // App builds the jwkctl command line.
 func App() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "jwkctl",
 		Usage:   "generate, export, sign with and rotate an OAuth client's signing key",
 		Version: Version,
@@ -40,7 +40,97 @@ func App() *cli.App {
 		},
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return cli.Exit(fmt.Sprintf("unknown command %q (see jwkctl --help)", c.Args().First()), ExitUsage)
+			}
+			return cli.ShowAppHelp(c)
+		},
 	}
+	quietUsage(app.Commands)
+	return app
+}
+
+// ExitUsage is the exit code for a mistake on the command line.
+const ExitUsage = 2
+
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return cli.Exit(err.Error()+" (see --help)", ExitUsage)
+}
+
+// quietUsage makes flag mistakes one line with exit code 2. Left alone,
+// urfave/cli prints the whole help text to stdout, which carries data only,
+// for an unknown or a missing required flag.
+func quietUsage(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		cmd.OnUsageError = usageError
+		if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+			cmd.Action = func(c *cli.Context) error {
+				if c.Args().Present() {
+					return cli.Exit(fmt.Sprintf("unknown command %q (see %s --help)", c.Args().First(), c.Command.HelpName), ExitUsage)
+				}
+				return cli.ShowSubcommandHelp(c)
+			}
+		}
+		var required []cli.Flag
+		for _, f := range cmd.Flags {
+			if unrequire(f) {
+				required = append(required, f)
+			}
+		}
+		if len(required) > 0 {
+			before := cmd.Before
+			cmd.Before = func(c *cli.Context) error {
+				for _, f := range required {
+					name := f.Names()[0]
+					if !c.IsSet(name) {
+						hint := ""
+						if ev, ok := f.(interface{ GetEnvVars() []string }); ok && len(ev.GetEnvVars()) > 0 {
+							hint = " (or " + ev.GetEnvVars()[0] + ")"
+						}
+						return cli.Exit(fmt.Sprintf("missing --%s%s; see %s --help", name, hint, c.Command.HelpName), ExitUsage)
+					}
+				}
+				if before != nil {
+					return before(c)
+				}
+				return nil
+			}
+		}
+		quietUsage(cmd.Subcommands)
+	}
+}
+
+// unrequire clears a flag's Required mark and reports whether it was set.
+func unrequire(f cli.Flag) bool {
+	switch f := f.(type) {
+	case *cli.StringFlag:
+		r := f.Required
+		f.Required = false
+		return r
+	case *cli.PathFlag:
+		r := f.Required
+		f.Required = false
+		return r
+	case *cli.StringSliceFlag:
+		r := f.Required
+		f.Required = false
+		return r
+	case *cli.IntFlag:
+		r := f.Required
+		f.Required = false
+		return r
+	case *cli.DurationFlag:
+		r := f.Required
+		f.Required = false
+		return r
+	case *cli.BoolFlag:
+		r := f.Required
+		f.Required = false
+		return r
+	}
+	return false
 }
 
 // Main runs app and returns the process exit code. Every error becomes one

@@ -1,0 +1,75 @@
+package commands
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/signer"
+)
+
+func assertionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "assertion",
+		Usage: "sign one RFC 7523 client assertion (private_key_jwt) and print it",
+		Description: "Prints a compact JWS with the HelseID profile: typ client-authentication+jwt, iss = sub =\n" +
+			"client id, aud, iat, nbf, exp (default 10 s later) and a random jti. Most users want\n" +
+			"`jwkctl token`, which signs a fresh assertion for every request; this command is for\n" +
+			"debugging and for tools that send the assertion themselves.\n\n" +
+			"Example:\n   jwkctl assertion --key file:keys/client.json --client-id my-client --audience https://helseid-sts.test.nhn.no",
+		Flags: append([]cli.Flag{
+			keyFlag(true),
+			&cli.StringFlag{Name: "client-id", Usage: "client `ID` (iss and sub)", Required: true, EnvVars: env("client-id")},
+			&cli.StringFlag{Name: "audience", Usage: "`AUD`: for HelseID the issuer URI, e.g. https://helseid-sts.test.nhn.no", Required: true, EnvVars: env("audience")},
+			algFlag("JOSE `ALG` (default: PS256 for RSA keys, the curve's ES alg for EC keys)"),
+			&cli.DurationFlag{Name: "lifetime", Usage: "time from iat to exp", Value: assertion.DefaultLifetime, EnvVars: env("lifetime")},
+			&cli.BoolFlag{Name: "force-lifetime", Usage: "allow a lifetime over 60s", EnvVars: env("force-lifetime")},
+			&cli.StringFlag{Name: "typ", Usage: "JWT typ header", Value: assertion.TypHelseID, EnvVars: env("typ")},
+			&cli.StringFlag{Name: "parent-org", Usage: "multi-tenant client: the parent organisation `ORGNR` (assertion_details)", EnvVars: env("parent-org")},
+			&cli.StringFlag{Name: "child-org", Usage: "the child organisation `ORGNR` (assertion_details)", EnvVars: env("child-org")},
+		}, backendFlags()...),
+		Action: runAssertion,
+	}
+}
+
+func runAssertion(c *cli.Context) error {
+	key, err := openKey(c)
+	if err != nil {
+		return err
+	}
+	alg, err := keyAlg(c, key)
+	if err != nil {
+		return err
+	}
+	s, err := signer.New(key, alg)
+	if err != nil {
+		return err
+	}
+	details, err := assertion.OrgDetails(c.String("parent-org"), c.String("child-org"))
+	if err != nil {
+		return err
+	}
+	lifetime := c.Duration("lifetime")
+	if lifetime%time.Second != 0 {
+		return fmt.Errorf("--lifetime must be whole seconds, not %v", lifetime)
+	}
+	ac, err := assertion.NewClient(s, assertion.Config{
+		ClientID: c.String("client-id"),
+		Audience: c.String("audience"),
+		Lifetime: lifetime,
+		Force:    c.Bool("force-lifetime"),
+		Typ:      c.String("typ"),
+		Details:  details,
+	})
+	if err != nil {
+		return err
+	}
+	jwt, err := ac.Sign()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(c.App.Writer, jwt)
+	return err
+}

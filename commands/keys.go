@@ -1,0 +1,420 @@
+package commands
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/urfave/cli/v2"
+
+	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/file"
+	"github.com/jwkctl/jwkctl/signer"
+)
+
+func keysCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "keys",
+		Usage: "generate, export, import, list and delete signing keys",
+		Subcommands: []*cli.Command{
+			keysGenerateCommand(),
+			keysPublicCommand(),
+			keysImportCommand(),
+			keysListCommand(),
+			keysDeleteCommand(),
+		},
+	}
+}
+
+func algFlag(usage string) *cli.StringFlag {
+	return &cli.StringFlag{Name: "alg", Usage: usage, EnvVars: env("alg")}
+}
+
+func keysGenerateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "generate",
+		Usage: "create a new keypair inside the backend and print its public JWK",
+		Description: "The private key is created where --key points and never leaves it (for a file key, the file\n" +
+			"is written 0600 and never overwritten). Upload the printed public JWK to NHN Selvbetjening.\n\n" +
+			"Example:\n   jwkctl keys generate --key file:keys/client.json",
+		Flags: append([]cli.Flag{
+			keyFlag(true),
+			algFlag("JOSE `ALG`: PS256, PS384, PS512, RS256, RS384, RS512, ES256, ES384 or ES512 (default: PS256)"),
+			&cli.IntFlag{Name: "bits", Usage: "RSA key size: 2048, 3072 or 4096", DefaultText: "4096", EnvVars: env("bits")},
+		}, backendFlags()...),
+		Action: runKeysGenerate,
+	}
+}
+
+func runKeysGenerate(c *cli.Context) error {
+	u, err := parseKeyURI(c)
+	if err != nil {
+		return err
+	}
+	alg := keystore.DefaultAlg
+	if s := c.String("alg"); s != "" {
+		if alg, err = signer.ParseAlg(s); err != nil {
+			return err
+		}
+	}
+	spec, err := keystore.SpecFor(alg, c.Int("bits"))
+	if err != nil {
+		return err
+	}
+	opts, err := backendOptions(c)
+	if err != nil {
+		return err
+	}
+	stop := progress(c.App.ErrWriter, fmt.Sprintf("generating %s key for %s in %s", spec, alg, u))
+	key, err := keystore.Generate(c.Context, keystore.GenerateRequest{URI: u, Spec: spec, Options: opts})
+	stop(err == nil)
+	if err != nil {
+		return err
+	}
+	jwk, err := signer.PublicJWK(key.Public(), alg)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(c.App.Writer, jwk); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "key %s created (kid %s). Upload the public JWK above to Selvbetjening; the private key stays in %s.\n",
+		key.URI(), jwk.KeyID, u.Scheme)
+	return nil
+}
+
+// progress shows that a slow step is running: a spinner when w is a
+// terminal, one line otherwise. The returned func ends it.
+func progress(w io.Writer, what string) func(ok bool) {
+	f, isFile := w.(*os.File)
+	if !isFile || !isTerminal(f) {
+		fmt.Fprintf(w, "%s…\n", what)
+		return func(bool) {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		frames := `|/-\`
+		t := time.NewTicker(120 * time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "\r%s %c", what, frames[i%len(frames)])
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func(ok bool) {
+		close(done)
+		<-finished
+		mark := "done"
+		if !ok {
+			mark = "failed"
+		}
+		fmt.Fprintf(w, "\r%s: %s\n", what, mark)
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func keysPublicCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "public",
+		Usage: "print the public key (JWK, JWKS or PEM) with kid = RFC 7638 thumbprint",
+		Flags: append([]cli.Flag{
+			keyFlag(true),
+			algFlag("JOSE `ALG` to put in the JWK (default: PS256 for RSA, the curve's ES alg for EC)"),
+			&cli.StringFlag{Name: "format", Usage: "jwk, jwks or pem", Value: "jwk", EnvVars: env("format")},
+		}, backendFlags()...),
+		Action: runKeysPublic,
+	}
+}
+
+func runKeysPublic(c *cli.Context) error {
+	format := c.String("format")
+	switch format {
+	case "jwk", "jwks", "pem":
+	default:
+		return fmt.Errorf("--format must be jwk, jwks or pem, not %q", format)
+	}
+	key, err := openKey(c)
+	if err != nil {
+		return err
+	}
+	alg, err := keyAlg(c, key)
+	if err != nil {
+		return err
+	}
+	jwk, err := signer.PublicJWK(key.Public(), alg)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "jwks":
+		return writeJSON(c.App.Writer, signer.JWKS(jwk))
+	case "pem":
+		pem, err := signer.PublicPEM(key.Public())
+		if err != nil {
+			return err
+		}
+		_, err = c.App.Writer.Write(pem)
+		return err
+	}
+	return writeJSON(c.App.Writer, jwk)
+}
+
+// keyAlg is --alg checked against the key, or the key's default alg.
+func keyAlg(c *cli.Context, key keystore.Key) (jose.SignatureAlgorithm, error) {
+	if s := c.String("alg"); s != "" {
+		alg, err := signer.ParseAlg(s)
+		if err != nil {
+			return "", err
+		}
+		if err := signer.Fits(alg, key.Public()); err != nil {
+			return "", err
+		}
+		return alg, nil
+	}
+	return signer.DefaultAlg(key)
+}
+
+func keysImportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "import",
+		Usage: "store an existing private JWK (e.g. one downloaded from Selvbetjening) in a backend",
+		Description: "Reads a private JWK (or a JWK Set with one key) from --from, validates it and stores it at\n" +
+			"--key. The target is never overwritten. Afterwards, delete the source file securely.\n\n" +
+			"Example:\n   jwkctl keys import --key file:keys/client.json --from ~/Downloads/private-key.json",
+		Flags: append([]cli.Flag{
+			keyFlag(true),
+			&cli.PathFlag{Name: "from", Usage: "private JWK `FILE` to import", Required: true, EnvVars: env("from")},
+			algFlag("JOSE `ALG` the key is for (default: the JWK's alg, else PS256 / the curve's ES alg)"),
+		}, backendFlags()...),
+		Action: runKeysImport,
+	}
+}
+
+func runKeysImport(c *cli.Context) error {
+	u, err := parseKeyURI(c)
+	if err != nil {
+		return err
+	}
+	from := c.Path("from")
+	if u.Scheme == keystore.SchemeFile && samePath(u.Path, from) {
+		return fmt.Errorf("--from and --key name the same file %s; import into a new file", from)
+	}
+	fi, err := os.Stat(from)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", from, errors.Unwrap(err))
+	}
+	if fi.Size() > 1<<20 {
+		return fmt.Errorf("%s is too large to be a JWK", from)
+	}
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	priv, alg, err := file.ParsePrivateJWK(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	if s := c.String("alg"); s != "" {
+		if alg, err = signer.ParseAlg(s); err != nil {
+			return err
+		}
+	}
+	if alg == "" {
+		if alg, err = signer.DefaultAlg(priv); err != nil {
+			return err
+		}
+	}
+	if err := signer.Fits(alg, priv.Public()); err != nil {
+		return err
+	}
+	opts, err := backendOptions(c)
+	if err != nil {
+		return err
+	}
+	key, err := keystore.Import(c.Context, keystore.ImportRequest{URI: u, Private: priv, Alg: alg, Options: opts})
+	if err != nil {
+		return err
+	}
+	jwk, err := signer.PublicJWK(key.Public(), alg)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(c.App.Writer, jwk); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "imported into %s (kid %s). %s still holds the private key: delete it securely once you have checked the import.\n",
+		key.URI(), jwk.KeyID, from)
+	return nil
+}
+
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	if aa == bb {
+		return true
+	}
+	fa, err1 := os.Stat(aa)
+	fb, err2 := os.Stat(bb)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+func keysListCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list the keys under a URI prefix (a directory, a token, a key ring)",
+		Description: "Examples:\n   jwkctl keys list --key file:keys/\n" +
+			"   jwkctl keys list --key 'pkcs11:token=jwkctl?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=env:PIN'",
+		Flags:  append([]cli.Flag{keyFlag(true), outputFlag()}, backendFlags()...),
+		Action: runKeysList,
+	}
+}
+
+type listedKey struct {
+	URI   string           `json:"uri"`
+	Kid   string           `json:"kid,omitempty"`
+	Kty   string           `json:"kty,omitempty"`
+	Algs  []string         `json:"algs,omitempty"`
+	State string           `json:"state,omitempty"`
+	JWK   *jose.JSONWebKey `json:"jwk,omitempty"`
+}
+
+func runKeysList(c *cli.Context) error {
+	opts, err := backendOptions(c)
+	if err != nil {
+		return err
+	}
+	infos, err := keystore.List(c.Context, c.String("key"), opts)
+	if err != nil {
+		return err
+	}
+	out := make([]listedKey, 0, len(infos))
+	for _, in := range infos {
+		lk := listedKey{URI: in.URI.String(), State: in.State}
+		algs := in.Algs
+		if in.Public != nil {
+			if len(algs) == 0 {
+				algs = signer.AlgsFor(in.Public)
+			}
+			var alg jose.SignatureAlgorithm
+			if len(in.Algs) == 1 {
+				alg = in.Algs[0]
+			}
+			if jwk, err := signer.PublicJWK(in.Public, alg); err == nil {
+				lk.Kid, lk.JWK = jwk.KeyID, &jwk
+				lk.Kty = ktyOf(jwk)
+			}
+		}
+		for _, a := range algs {
+			lk.Algs = append(lk.Algs, string(a))
+		}
+		out = append(out, lk)
+	}
+	if c.String("output") == "json" {
+		return writeJSON(c.App.Writer, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(c.App.ErrWriter, "no keys found under", c.String("key"))
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "URI\tTYPE\tALGS\tKID\tSTATE")
+	for _, k := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.URI, dash(k.Kty), dash(strings.Join(k.Algs, ",")), dash(k.Kid), dash(k.State))
+	}
+	return tw.Flush()
+}
+
+func ktyOf(jwk jose.JSONWebKey) string {
+	b, err := jwk.MarshalJSON()
+	if err != nil {
+		return ""
+	}
+	var m struct {
+		Kty string `json:"kty"`
+		Crv string `json:"crv"`
+	}
+	if json.Unmarshal(b, &m) != nil {
+		return ""
+	}
+	if m.Crv != "" {
+		return m.Kty + " " + m.Crv
+	}
+	return m.Kty
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func keysDeleteCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "delete",
+		Usage: "delete a key from its backend (asks for confirmation unless --yes)",
+		Description: "Deleting a key cannot be undone. Make sure no client still uses it: check that its kid is no\n" +
+			"longer registered in Selvbetjening first.",
+		Flags: append([]cli.Flag{
+			keyFlag(true),
+			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation", EnvVars: env("yes")},
+		}, backendFlags()...),
+		Action: runKeysDelete,
+	}
+}
+
+func runKeysDelete(c *cli.Context) error {
+	u, err := parseKeyURI(c)
+	if err != nil {
+		return err
+	}
+	opts, err := backendOptions(c)
+	if err != nil {
+		return err
+	}
+	if !c.Bool("yes") {
+		kid := ""
+		if key, err := keystore.Open(c.Context, c.String("key"), opts); err == nil {
+			kid, _ = signer.Thumbprint(key.Public())
+		}
+		in, isFile := c.App.Reader.(*os.File)
+		if c.App.Reader == nil || (isFile && !isTerminal(in)) {
+			return fmt.Errorf("refusing to delete %s without confirmation: run it in a terminal or add --yes", u)
+		}
+		what := u.String()
+		if kid != "" {
+			what += " (kid " + kid + ")"
+		}
+		fmt.Fprintf(c.App.ErrWriter, "Delete key %s? This cannot be undone. Type yes to confirm: ", what)
+		line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return errors.New("not deleted")
+		}
+	}
+	if err := keystore.Delete(c.Context, c.String("key"), opts); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "deleted %s\n", u)
+	return nil
+}
