@@ -119,10 +119,10 @@ func resolveProfile(c *cli.Context) (*profile.Profile, error) {
 		p.DPoP = true
 	}
 	if p.Key == "" {
-		return nil, errors.New("no key given: use --key URI, JWKCTL_KEY or a profile with key:")
+		return nil, errors.New("no key given: use --key URI, JWKCTL_KEY or a profile with a key entry")
 	}
 	if p.ClientID == "" {
-		return nil, errors.New("no client id: use --client-id, JWKCTL_CLIENT_ID or a profile with client_id:")
+		return nil, errors.New("no client id: use --client-id, JWKCTL_CLIENT_ID or a profile with a client_id entry")
 	}
 	if p.Issuer == "" && p.TokenEndpoint == "" {
 		return nil, fmt.Errorf("no authorization server: use --issuer (HelseID test: %s) or --token-endpoint", helseIDTest)

@@ -100,7 +100,7 @@ func newSTS(t *testing.T, pub jose.JSONWebKey) *sts {
 			return
 		}
 		r.ParseForm()
-		jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
+		jws, err := jose.ParseSignedCompact(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil {
 			t.Errorf("assertion: %v", err)
 			return

@@ -179,7 +179,7 @@ func (f *fakeSTS) verify(r *http.Request) (seen, error) {
 	if r.Header.Get("Authorization") != "" {
 		return s, fmt.Errorf("unexpected Authorization header (basic auth style)")
 	}
-	jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256, jose.PS256})
+	jws, err := jose.ParseSignedCompact(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256, jose.PS256})
 	if err != nil {
 		return s, fmt.Errorf("assertion: %w", err)
 	}
@@ -252,7 +252,7 @@ type proofClaims struct {
 // its own header; ath is checked when token is set.
 func verifyProof(proof, method, url, token string) (proofClaims, error) {
 	var pc proofClaims
-	jws, err := jose.ParseSigned(proof, []jose.SignatureAlgorithm{jose.ES256, jose.PS256})
+	jws, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.ES256, jose.PS256})
 	if err != nil {
 		return pc, fmt.Errorf("proof: %w", err)
 	}

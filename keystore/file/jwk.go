@@ -70,7 +70,7 @@ func decode(data, pass []byte, path string) (crypto.Signer, jose.SignatureAlgori
 		if pass == nil {
 			return nil, "", fmt.Errorf("%w: key file %s is encrypted; give --passphrase-file or set JWKCTL_PASSPHRASE", keystore.ErrPassphrase, path)
 		}
-		obj, err := jose.ParseEncrypted(string(bytes.TrimSpace(data)),
+		obj, err := jose.ParseEncryptedCompact(string(bytes.TrimSpace(data)),
 			[]jose.KeyAlgorithm{jose.PBES2_HS512_A256KW, jose.PBES2_HS384_A192KW, jose.PBES2_HS256_A128KW},
 			[]jose.ContentEncryption{jose.A256GCM, jose.A128GCM, jose.A192GCM})
 		if err != nil {
