@@ -342,6 +342,8 @@ func TestListAndDelete(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	dir := t.TempDir()
-	t.Run("RSA-2048", func(t *testing.T) { signertest.Run(t, generate(t, filepath.Join(dir, "r.json"), jose.PS256, 2048, nil)) })
+	t.Run("RSA-2048", func(t *testing.T) {
+		signertest.Run(t, generate(t, filepath.Join(dir, "r.json"), jose.PS256, 2048, nil))
+	})
 	t.Run("P-256", func(t *testing.T) { signertest.Run(t, generate(t, filepath.Join(dir, "e.json"), jose.ES256, 0, nil)) })
 }
