@@ -327,7 +327,11 @@ func eachAttr(s, sep string, query bool, seen map[string]bool, a *PKCS11Attrs) e
 		case "pin-value":
 			a.PinValue = val
 		default:
-			a.Other = append(a.Other, Attr{Query: query, Name: name, Value: val})
+			// An empty value says nothing; keeping it would not survive
+			// printing (String leaves empty attributes out).
+			if val != "" {
+				a.Other = append(a.Other, Attr{Query: query, Name: name, Value: val})
+			}
 		}
 	}
 	return nil
