@@ -37,6 +37,8 @@ func App() *cli.App {
 			assertionCommand(),
 			tokenCommand(),
 			callCommand(),
+			devCommand(),
+			quickstartCommand(),
 		},
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
