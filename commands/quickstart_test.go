@@ -19,7 +19,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	var sum struct {
 		Kid, TokenType, Scope string
-		ExpiresIn             int64 `json:"expires_in"`
+		ExpiresIn             int64  `json:"expires_in"`
 		AccessToken           string `json:"access_token"`
 		APIResponse           struct {
 			HerID     string `json:"herId"`
