@@ -164,10 +164,12 @@ func checkThumbprint(t *testing.T, key crypto.Signer) {
 	case *rsa.PublicKey:
 		canon = fmt.Sprintf(`{"e":"%s","kty":"RSA","n":"%s"}`, b64(big.NewInt(int64(p.E)).Bytes()), b64(p.N.Bytes()))
 	case *ecdsa.PublicKey:
-		size := (p.Curve.Params().BitSize + 7) / 8
-		x, y := make([]byte, size), make([]byte, size)
-		p.X.FillBytes(x)
-		p.Y.FillBytes(y)
+		raw, err := p.Bytes() // 0x04 ‖ X ‖ Y, fixed size
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := (len(raw) - 1) / 2
+		x, y := raw[1:1+size], raw[1+size:]
 		canon = fmt.Sprintf(`{"crv":"%s","kty":"EC","x":"%s","y":"%s"}`, p.Curve.Params().Name, b64(x), b64(y))
 	default:
 		t.Fatalf("unexpected public key type %T", p)
