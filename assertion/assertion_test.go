@@ -1,0 +1,250 @@
+package assertion_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/signer"
+)
+
+var (
+	once   sync.Once
+	ecKey  *ecdsa.PrivateKey
+	rsaKey *rsa.PrivateKey
+)
+
+func keys(t testing.TB) (*ecdsa.PrivateKey, *rsa.PrivateKey) {
+	t.Helper()
+	once.Do(func() {
+		ecKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		rsaKey, _ = rsa.GenerateKey(rand.Reader, 2048)
+	})
+	return ecKey, rsaKey
+}
+
+var fixedNow = time.Unix(1_800_000_000, 0)
+
+// verify parses a compact JWS and checks it with only the public JWK, as a
+// server would; it returns the header and claims.
+func verify(t *testing.T, jws string, pub *jose.JSONWebKey, alg jose.SignatureAlgorithm) (map[string]any, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(pub)
+	var jwk jose.JSONWebKey
+	if err := json.Unmarshal(b, &jwk); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := jose.ParseSignedCompact(jws, []jose.SignatureAlgorithm{alg})
+	if err != nil {
+		t.Fatalf("not a compact JWS: %v", err)
+	}
+	payload, err := obj.Verify(&jwk)
+	if err != nil {
+		t.Fatalf("signature does not verify with the public JWK: %v", err)
+	}
+	hb, _ := base64.RawURLEncoding.DecodeString(strings.Split(jws, ".")[0])
+	var hdr, claims map[string]any
+	if err := json.Unmarshal(hb, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return hdr, claims
+}
+
+func TestClientAssertionExact(t *testing.T) {
+	ec, rk := keys(t)
+	for _, tc := range []struct {
+		key crypto.Signer
+		alg jose.SignatureAlgorithm
+	}{{ec, jose.ES256}, {rk, jose.PS256}, {rk, jose.RS256}} {
+		t.Run(string(tc.alg), func(t *testing.T) {
+			s, err := signer.New(tc.key, tc.alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A deterministic rand: the jti is exactly these 32 bytes.
+			r := bytes.NewReader(bytes.Repeat([]byte{0xAB}, 64))
+			c, err := assertion.NewClient(s, assertion.Config{
+				ClientID: "client-1", Audience: "https://helseid-sts.test.nhn.no",
+				Now: func() time.Time { return fixedNow }, Rand: r,
+				Details: []any{map[string]string{"type": "x"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			jws, err := c.Sign()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hdr, cl := verify(t, jws, s.Public(), tc.alg)
+			wantHdr := map[string]any{"alg": string(tc.alg), "kid": s.KeyID(), "typ": "client-authentication+jwt"}
+			if len(hdr) != len(wantHdr) {
+				t.Errorf("header %v has extra members", hdr)
+			}
+			for k, v := range wantHdr {
+				if hdr[k] != v {
+					t.Errorf("header %s = %v, want %v", k, hdr[k], v)
+				}
+			}
+			now := float64(fixedNow.Unix())
+			wantJTI := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xAB}, 32))
+			want := map[string]any{"iss": "client-1", "sub": "client-1", "aud": "https://helseid-sts.test.nhn.no",
+				"iat": now, "nbf": now, "exp": now + 10, "jti": wantJTI}
+			for k, v := range want {
+				if cl[k] != v {
+					t.Errorf("claim %s = %v, want %v", k, cl[k], v)
+				}
+			}
+			if d, ok := cl["assertion_details"].([]any); !ok || len(d) != 1 {
+				t.Errorf("assertion_details = %v", cl["assertion_details"])
+			}
+		})
+	}
+}
+
+func TestJTIUniqueAndLong(t *testing.T) {
+	ec, _ := keys(t)
+	s, _ := signer.New(ec, jose.ES256)
+	c, err := assertion.NewClient(s, assertion.Config{ClientID: "c", Audience: "https://as.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 200 {
+		jws, err := c.Sign()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cl := verify(t, jws, s.Public(), jose.ES256)
+		jti := cl["jti"].(string)
+		raw, err := base64.RawURLEncoding.DecodeString(jti)
+		if err != nil || len(raw) < 16 {
+			t.Fatalf("jti %q is not ≥128 bits of base64url", jti)
+		}
+		if seen[jti] {
+			t.Fatalf("jti %s repeated", jti)
+		}
+		seen[jti] = true
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	ec, _ := keys(t)
+	s, _ := signer.New(ec, jose.ES256)
+	tests := []struct {
+		name string
+		cfg  assertion.Config
+		want string
+	}{
+		{"no client id", assertion.Config{Audience: "a"}, "client id"},
+		{"no audience", assertion.Config{ClientID: "c"}, "audience"},
+		{"too long", assertion.Config{ClientID: "c", Audience: "a", Lifetime: 61 * time.Second}, "longer than 1m0s"},
+		{"too short", assertion.Config{ClientID: "c", Audience: "a", Lifetime: time.Millisecond}, "too short"},
+	}
+	for _, tt := range tests {
+		if _, err := assertion.NewClient(s, tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error mentioning %q", tt.name, err, tt.want)
+		}
+	}
+	c, err := assertion.NewClient(s, assertion.Config{ClientID: "c", Audience: "a", Lifetime: 5 * time.Minute, Force: true,
+		Now: func() time.Time { return fixedNow }})
+	if err != nil {
+		t.Fatalf("forced lifetime refused: %v", err)
+	}
+	jws, _ := c.Sign()
+	_, cl := verify(t, jws, s.Public(), jose.ES256)
+	if cl["exp"].(float64)-cl["iat"].(float64) != 300 {
+		t.Errorf("forced lifetime not applied: %v", cl)
+	}
+}
+
+func TestDPoPProof(t *testing.T) {
+	ec, rk := keys(t)
+	for _, key := range []crypto.Signer{ec, rk} {
+		alg, _ := signer.DefaultAlg(key)
+		s, _ := signer.New(key, alg)
+		d, err := assertion.NewDPoP(s, assertion.DPoPConfig{Now: func() time.Time { return fixedNow }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const token = "an-access-token"
+		p, err := d.Proof(assertion.ProofRequest{Method: "get", URL: "HTTPS://API.Example.no:443/v1/x?herId=1#frag", Nonce: "n-1", AccessToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Verify with the key from the proof's own jwk header, as a server does.
+		obj, err := jose.ParseSignedCompact(p, []jose.SignatureAlgorithm{alg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := obj.Signatures[0].Protected
+		if h.JSONWebKey == nil || !h.JSONWebKey.IsPublic() {
+			t.Fatal("jwk header missing or private")
+		}
+		if typ := h.ExtraHeaders["typ"]; typ != "dpop+jwt" {
+			t.Errorf("typ = %v", typ)
+		}
+		payload, err := obj.Verify(h.JSONWebKey.Key)
+		if err != nil {
+			t.Fatalf("proof does not verify with its jwk: %v", err)
+		}
+		hb, _ := base64.RawURLEncoding.DecodeString(strings.Split(p, ".")[0])
+		var jwkMembers struct {
+			JWK map[string]any `json:"jwk"`
+		}
+		json.Unmarshal(hb, &jwkMembers)
+		for _, m := range []string{"d", "p", "q", "dp", "dq", "qi", "kid", "alg", "use"} {
+			if _, ok := jwkMembers.JWK[m]; ok {
+				t.Errorf("jwk header carries %q", m)
+			}
+		}
+		var c map[string]any
+		json.Unmarshal(payload, &c)
+		sum := sha256.Sum256([]byte(token))
+		want := map[string]any{"htm": "GET", "htu": "https://api.example.no/v1/x", "iat": float64(fixedNow.Unix()), "nonce": "n-1",
+			"ath": base64.RawURLEncoding.EncodeToString(sum[:])}
+		for k, v := range want {
+			if c[k] != v {
+				t.Errorf("%s = %v, want %v", k, c[k], v)
+			}
+		}
+		if jti, _ := c["jti"].(string); len(jti) < 22 {
+			t.Errorf("jti %q too short", jti)
+		}
+	}
+}
+
+func TestHTU(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://a.example/token":       "https://a.example/token",
+		"https://A.EXAMPLE:443/x?y=1#z": "https://a.example/x",
+		"http://127.0.0.1:8080/connect": "http://127.0.0.1:8080/connect",
+		"http://localhost:80":           "http://localhost/",
+		"https://[::1]:8443/p":          "https://[::1]:8443/p",
+	} {
+		got, err := assertion.HTU(in)
+		if err != nil || got != want {
+			t.Errorf("HTU(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"/relative", "not a url", ""} {
+		if _, err := assertion.HTU(bad); err == nil {
+			t.Errorf("HTU(%q) accepted", bad)
+		}
+	}
+}
