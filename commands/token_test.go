@@ -2,11 +2,6 @@ package commands
 
 import (
 	"bytes"
-	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -24,51 +19,9 @@ import (
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
-// memBackend serves file: URIs from memory when the real file backend is
-// not built in; with it, testKey generates a real key file instead.
-type memBackend struct {
-	mu   sync.Mutex
-	keys map[string]crypto.Signer
-}
-
-type memKey struct {
-	crypto.Signer
-	uri *keystore.URI
-}
-
-func (k memKey) URI() *keystore.URI { return k.uri }
-
-func (m *memBackend) Scheme() string { return keystore.SchemeFile }
-func (m *memBackend) Generate(_ context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.keys[req.URI.Path] = k
-	return memKey{k, req.URI}, nil
-}
-func (m *memBackend) Open(_ context.Context, u *keystore.URI, _ keystore.Options) (keystore.Key, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k, ok := m.keys[u.Path]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", keystore.ErrNotFound, u)
-	}
-	return memKey{k, u}, nil
-}
-
-var memOnce sync.Once
-
 // testKey makes a P-256 key and returns its URI and public JWK.
 func testKey(t *testing.T) (string, jose.JSONWebKey) {
 	t.Helper()
-	memOnce.Do(func() {
-		if _, err := keystore.Lookup(keystore.SchemeFile); err != nil {
-			keystore.Register(&memBackend{keys: map[string]crypto.Signer{}})
-		}
-	})
 	uri := "file:" + filepath.Join(t.TempDir(), "client.json")
 	spec, err := keystore.SpecFor(jose.ES256, 0)
 	if err != nil {
