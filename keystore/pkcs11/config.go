@@ -1,0 +1,113 @@
+package pkcs11
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+// ModuleEnv names the PKCS#11 module when the URI has no module-path.
+const ModuleEnv = "JWKCTL_PKCS11_MODULE"
+
+// target is what a pkcs11: URI asks for, resolved: which module, which
+// token, which PIN, which object.
+type target struct {
+	module string
+	label  string // token label
+	serial string // token serial
+	pin    string
+	object string
+	id     []byte
+	hasID  bool
+}
+
+// tokenName is how messages name the token.
+func (t target) tokenName() string {
+	if t.label != "" {
+		return fmt.Sprintf("token %q", t.label)
+	}
+	return fmt.Sprintf("token with serial %q", t.serial)
+}
+
+// resolve reads the module, token selector and PIN of a pkcs11: URI.
+// Errors never contain the PIN.
+func resolve(u *keystore.URI, opts keystore.Options, needPIN bool) (target, error) {
+	if u == nil || u.Scheme != keystore.SchemePKCS11 || u.PKCS11 == nil {
+		return target{}, fmt.Errorf("%w: want a pkcs11: URI", keystore.ErrBadURI)
+	}
+	a := u.PKCS11
+	t := target{label: a.Token, serial: a.Serial, object: a.Object, id: a.ID, hasID: a.HasID}
+	switch {
+	case a.SlotID != nil && a.Token == "" && a.Serial == "":
+		return t, fmt.Errorf("%w: select the token by token=LABEL or serial=…, not slot-id: slot numbers change when devices are added", keystore.ErrBadURI)
+	case t.label == "" && t.serial == "":
+		return t, fmt.Errorf("%w: the pkcs11 URI names no token: add token=LABEL (see softhsm2-util --show-slots or pkcs11-tool --list-tokens)", keystore.ErrBadURI)
+	case t.label != "" && t.serial != "":
+		// crypto11 takes one selector; the serial is the more specific.
+		t.label = ""
+	}
+	t.module = a.ModulePath
+	if t.module == "" {
+		t.module = os.Getenv(ModuleEnv)
+	}
+	if t.module == "" {
+		return t, fmt.Errorf("%w: no PKCS#11 module: add module-path=/path/to/lib.so to the URI or set %s", keystore.ErrBadURI, ModuleEnv)
+	}
+	if !needPIN {
+		return t, nil
+	}
+	switch {
+	case a.PinValue != "":
+		opts.Logger().Warn("the PIN is in the key URI (pin-value); it can leak through shell history and process listings: use pin-source=file:… or pin-source=env:…")
+		t.pin = a.PinValue
+	case a.PinSource != "":
+		pin, err := readPinSource(a.PinSource)
+		if err != nil {
+			return t, err
+		}
+		t.pin = pin
+	default:
+		return t, fmt.Errorf("%w: no PIN for %s: add ?pin-source=env:JWKCTL_PKCS11_PIN (or pin-source=file:/path) to the URI", keystore.ErrPIN, t.tokenName())
+	}
+	return t, nil
+}
+
+func readPinSource(src string) (string, error) {
+	kind, arg, _ := strings.Cut(src, ":")
+	switch kind {
+	case "env":
+		pin, ok := os.LookupEnv(arg)
+		if !ok || pin == "" {
+			return "", fmt.Errorf("%w: pin-source=env:%s but %s is not set", keystore.ErrPIN, arg, arg)
+		}
+		return pin, nil
+	case "file":
+		fi, err := os.Stat(arg)
+		if err != nil {
+			return "", fmt.Errorf("%w: pin-source file: %v", keystore.ErrPIN, err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("%w: PIN file %s has mode %04o; fix it with: chmod 600 %s", keystore.ErrInsecure, arg, fi.Mode().Perm(), arg)
+		}
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return "", fmt.Errorf("%w: pin-source file: %v", keystore.ErrPIN, err)
+		}
+		pin := strings.TrimRight(string(b), "\r\n")
+		if pin == "" {
+			return "", fmt.Errorf("%w: PIN file %s is empty", keystore.ErrPIN, arg)
+		}
+		return pin, nil
+	}
+	return "", fmt.Errorf("%w: pin-source must be file:/path or env:VARIABLE", keystore.ErrBadURI)
+}
+
+// keyURI is the URI of a key on the token, without any PIN value.
+func keyURI(base *keystore.URI, label string, id []byte) *keystore.URI {
+	a := *base.PKCS11
+	a.Object, a.ID, a.HasID, a.PinValue, a.Type = label, id, len(id) > 0, "", ""
+	a.Other = nil
+	return &keystore.URI{Scheme: keystore.SchemePKCS11, PKCS11: &a}
+}

@@ -1,0 +1,461 @@
+//go:build cgo
+
+package pkcs11
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/eclipse-keypont/crypto11"
+	"github.com/miekg/pkcs11"
+
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+func init() { keystore.Register(New()) }
+
+// Backend keeps one crypto11 context (a session pool, logged in) per
+// module and token, and closes them all on Close.
+type Backend struct {
+	mu   sync.Mutex
+	ctxs map[ctxKey]*session
+}
+
+// session is a logged-in crypto11 context and a hash of the PIN it logged
+// in with. PKCS#11 logs in a whole application at once, so a later wrong
+// PIN would pass unnoticed; comparing hashes catches it.
+type session struct {
+	ctx     *crypto11.Context
+	pinHash [32]byte
+}
+
+type ctxKey struct{ module, label, serial string }
+
+var (
+	_ keystore.Backend = (*Backend)(nil)
+	_ keystore.Lister  = (*Backend)(nil)
+	_ keystore.Deleter = (*Backend)(nil)
+	_ io.Closer        = (*Backend)(nil)
+)
+
+// New returns a Backend with no open contexts.
+func New() *Backend { return &Backend{ctxs: map[ctxKey]*session{}} }
+
+// Scheme is "pkcs11".
+func (b *Backend) Scheme() string { return keystore.SchemePKCS11 }
+
+// Close closes every context (logs out, closes sessions and, with the last
+// user of a module, finalizes it).
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for k, c := range b.ctxs {
+		if err := c.ctx.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		delete(b.ctxs, k)
+	}
+	return errors.Join(errs...)
+}
+
+// context returns the logged-in context for t's module and token.
+func (b *Backend) context(t target) (*crypto11.Context, error) {
+	key := ctxKey{t.module, t.label, t.serial}
+	pinHash := sha256.Sum256([]byte(t.pin))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.ctxs[key]; ok {
+		if subtle.ConstantTimeCompare(c.pinHash[:], pinHash[:]) != 1 {
+			return nil, fmt.Errorf("%w: wrong PIN for %s (not the PIN it is logged in with)", keystore.ErrPIN, t.tokenName())
+		}
+		return c.ctx, nil
+	}
+	if _, err := os.Stat(t.module); err != nil {
+		return nil, fmt.Errorf("pkcs11: cannot load module %s: %v (check module-path or %s)", t.module, errors.Unwrap(err), ModuleEnv)
+	}
+	c, err := crypto11.Configure(&crypto11.Config{
+		Path:        t.module,
+		TokenLabel:  t.label,
+		TokenSerial: t.serial,
+		Pin:         t.pin,
+		// Enough sessions for concurrent signers, within what small HSMs
+		// allow; crypto11 lowers it to the token's own maximum.
+		MaxSessions: 64,
+	})
+	if err != nil {
+		return nil, b.configureError(t, err)
+	}
+	b.ctxs[key] = &session{ctx: c, pinHash: pinHash}
+	return c, nil
+}
+
+// forget drops a context after a lost session or log-out, so the next use
+// configures (and logs in) again.
+func (b *Backend) forget(t target, c *crypto11.Context) {
+	key := ctxKey{t.module, t.label, t.serial}
+	b.mu.Lock()
+	if s, ok := b.ctxs[key]; ok && s.ctx == c {
+		delete(b.ctxs, key)
+	}
+	b.mu.Unlock()
+	_ = c.Close()
+}
+
+// configureError turns crypto11's errors into sentences that say what to do.
+func (b *Backend) configureError(t target, err error) error {
+	var p11 pkcs11.Error
+	switch {
+	case errors.As(err, &p11) && p11 == pkcs11.CKR_PIN_INCORRECT:
+		return fmt.Errorf("%w: wrong PIN for %s", keystore.ErrPIN, t.tokenName())
+	case errors.As(err, &p11) && p11 == pkcs11.CKR_PIN_LOCKED:
+		return fmt.Errorf("%w: the PIN of %s is locked; the security officer must unlock it", keystore.ErrPIN, t.tokenName())
+	case errors.As(err, &p11) && (p11 == pkcs11.CKR_PIN_EXPIRED || p11 == pkcs11.CKR_PIN_LEN_RANGE):
+		return fmt.Errorf("%w: the PIN for %s was refused (%v)", keystore.ErrPIN, t.tokenName(), p11)
+	case strings.Contains(err.Error(), "could not find PKCS#11 token"):
+		labels := tokenLabels(t.module)
+		have := "no initialised tokens"
+		if len(labels) > 0 {
+			have = "tokens: " + strings.Join(labels, ", ")
+		}
+		return fmt.Errorf("%w: no %s in %s (%s)", keystore.ErrNotFound, t.tokenName(), t.module, have)
+	case strings.Contains(err.Error(), "failed to create module context"):
+		return fmt.Errorf("pkcs11: cannot load module %s: %v", t.module, errors.Unwrap(err))
+	}
+	return fmt.Errorf("pkcs11: %s: %v", t.tokenName(), err)
+}
+
+// tokenLabels lists the labels of the initialised tokens a module offers,
+// for error messages.
+func tokenLabels(module string) []string {
+	p := pkcs11.New(module)
+	if p == nil {
+		return nil
+	}
+	// The module is already initialised by crypto11 in this process, or
+	// becomes so here; it is never finalised here, as that would end other
+	// users' sessions.
+	if err := p.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		return nil
+	}
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range slots {
+		if ti, err := p.GetTokenInfo(s); err == nil && ti.Label != "" {
+			out = append(out, fmt.Sprintf("%q", strings.TrimSpace(ti.Label)))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Generate creates the keypair inside the token: private half sensitive and
+// never extractable, both halves with the same CKA_ID and CKA_LABEL. It
+// refuses when the label or id is already in use, since crypto11 would make
+// a second object with the same name.
+func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
+	t, err := resolve(req.URI, req.Options, true)
+	if err != nil {
+		return nil, err
+	}
+	if t.object == "" {
+		return nil, fmt.Errorf("%w: name the new key with object=LABEL in the pkcs11 URI", keystore.ErrBadURI)
+	}
+	id := t.id
+	if !t.hasID || len(id) == 0 {
+		id = make([]byte, 16)
+		if _, err := rand.Read(id); err != nil {
+			return nil, err
+		}
+	}
+	c, err := b.context(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFree(c, t, id); err != nil {
+		return nil, err
+	}
+	pub, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(t.object))
+	if err != nil {
+		return nil, err
+	}
+	priv := pub.Copy()
+	for _, a := range []struct {
+		set AttributeSet
+		typ crypto11.AttributeType
+		val any
+	}{
+		{pub, pkcs11.CKA_TOKEN, true}, {pub, pkcs11.CKA_VERIFY, true},
+		{priv, pkcs11.CKA_TOKEN, true}, {priv, pkcs11.CKA_SIGN, true}, {priv, pkcs11.CKA_PRIVATE, true},
+		{priv, pkcs11.CKA_SENSITIVE, true}, {priv, pkcs11.CKA_EXTRACTABLE, false},
+	} {
+		if err := a.set.Set(a.typ, a.val); err != nil {
+			return nil, err
+		}
+	}
+	var s crypto11.Signer
+	switch req.Spec.Type {
+	case keystore.RSA:
+		if req.Spec.Bits < keystore.MinRSABits {
+			return nil, fmt.Errorf("%w: RSA keys need at least %d bits", keystore.ErrWeakKey, keystore.MinRSABits)
+		}
+		// A signing key only: no encrypt/decrypt (crypto11 would allow both).
+		_ = pub.Set(pkcs11.CKA_ENCRYPT, false)
+		_ = priv.Set(pkcs11.CKA_DECRYPT, false)
+		s, err = c.GenerateRSAKeyPairWithAttributes(pub, priv, req.Spec.Bits)
+	case keystore.EC:
+		s, err = c.GenerateECDSAKeyPairWithAttributes(pub, priv, req.Spec.Curve)
+	default:
+		return nil, fmt.Errorf("pkcs11: unknown key type %q", req.Spec.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: generate %s on %s: %v", req.Spec, t.tokenName(), err)
+	}
+	return &Key{b: b, t: t, s: s, uri: keyURI(req.URI, t.object, id)}, nil
+}
+
+// AttributeSet is crypto11's attribute set (named here for the table above).
+type AttributeSet = crypto11.AttributeSet
+
+// checkFree refuses a label or id that a key on the token already has.
+func checkFree(c *crypto11.Context, t target, id []byte) error {
+	if ks, err := c.FindKeyPairs(nil, []byte(t.object)); err != nil {
+		return fmt.Errorf("pkcs11: look up label %q: %v", t.object, err)
+	} else if len(ks) > 0 {
+		return fmt.Errorf("%w: %s already has a key labelled %q; pick another object= name", keystore.ErrExists, t.tokenName(), t.object)
+	}
+	if ks, err := c.FindKeyPairs(id, nil); err != nil {
+		return fmt.Errorf("pkcs11: look up id: %v", err)
+	} else if len(ks) > 0 {
+		return fmt.Errorf("%w: %s already has a key with id %x; pick another id= or leave it out", keystore.ErrExists, t.tokenName(), id)
+	}
+	return nil
+}
+
+// Open finds the key named by object= and/or id=.
+func (b *Backend) Open(ctx context.Context, u *keystore.URI, opts keystore.Options) (keystore.Key, error) {
+	t, err := resolve(u, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	if t.object == "" && !t.hasID {
+		return nil, fmt.Errorf("%w: name the key with object=LABEL or id=… in the pkcs11 URI", keystore.ErrBadURI)
+	}
+	c, err := b.context(t)
+	if err != nil {
+		return nil, err
+	}
+	s, err := find(c, t)
+	if err != nil {
+		return nil, err
+	}
+	id, label := t.id, t.object
+	if attrs, err := c.GetAttributes(s, []crypto11.AttributeType{pkcs11.CKA_ID, pkcs11.CKA_LABEL}); err == nil {
+		if a := attrs[pkcs11.CKA_ID]; a != nil {
+			id = a.Value
+		}
+		if a := attrs[pkcs11.CKA_LABEL]; a != nil {
+			label = string(a.Value)
+		}
+	}
+	return &Key{b: b, t: t, s: s, uri: keyURI(u, label, id)}, nil
+}
+
+func find(c *crypto11.Context, t target) (crypto11.Signer, error) {
+	var id, label []byte
+	if t.hasID {
+		id = t.id
+	}
+	if t.object != "" {
+		label = []byte(t.object)
+	}
+	ks, err := c.FindKeyPairs(id, label)
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: look up key on %s: %v", t.tokenName(), err)
+	}
+	switch len(ks) {
+	case 0:
+		return nil, fmt.Errorf("%w: no key %s on %s (jwkctl keys list shows what is there)", keystore.ErrNotFound, describe(t), t.tokenName())
+	case 1:
+		return ks[0], nil
+	}
+	return nil, fmt.Errorf("pkcs11: %d keys match %s on %s; add id= to pick one", len(ks), describe(t), t.tokenName())
+}
+
+func describe(t target) string {
+	var parts []string
+	if t.object != "" {
+		parts = append(parts, fmt.Sprintf("object=%q", t.object))
+	}
+	if t.hasID {
+		parts = append(parts, fmt.Sprintf("id=%x", t.id))
+	}
+	return strings.Join(parts, " ")
+}
+
+// List returns the keypairs on the token.
+func (b *Backend) List(ctx context.Context, prefix *keystore.URI, opts keystore.Options) ([]keystore.KeyInfo, error) {
+	t, err := resolve(prefix, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	c, err := b.context(t)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := c.FindAllKeyPairs()
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: list keys on %s: %v", t.tokenName(), err)
+	}
+	var out []keystore.KeyInfo
+	for _, s := range ks {
+		attrs, err := c.GetAttributes(s, []crypto11.AttributeType{pkcs11.CKA_ID, pkcs11.CKA_LABEL, pkcs11.CKA_EXTRACTABLE})
+		if err != nil {
+			continue
+		}
+		var id []byte
+		var label string
+		if a := attrs[pkcs11.CKA_ID]; a != nil {
+			id = a.Value
+		}
+		if a := attrs[pkcs11.CKA_LABEL]; a != nil {
+			label = string(a.Value)
+		}
+		if t.object != "" && label != t.object {
+			continue
+		}
+		state := "non-extractable"
+		if a := attrs[pkcs11.CKA_EXTRACTABLE]; a != nil && len(a.Value) > 0 && a.Value[0] != 0 {
+			state = "EXTRACTABLE"
+		}
+		out = append(out, keystore.KeyInfo{URI: keyURI(prefix, label, id), Public: s.Public(), State: state})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].URI.String() < out[j].URI.String() })
+	return out, nil
+}
+
+// Delete destroys both halves of a keypair. The caller has confirmed.
+func (b *Backend) Delete(ctx context.Context, u *keystore.URI, opts keystore.Options) error {
+	t, err := resolve(u, opts, true)
+	if err != nil {
+		return err
+	}
+	if t.object == "" && !t.hasID {
+		return fmt.Errorf("%w: name the key to delete with object= or id=", keystore.ErrBadURI)
+	}
+	c, err := b.context(t)
+	if err != nil {
+		return err
+	}
+	s, err := find(c, t)
+	if err != nil {
+		return err
+	}
+	if err := s.Delete(); err != nil {
+		return fmt.Errorf("pkcs11: delete %s: %v", describe(t), err)
+	}
+	return nil
+}
+
+// Key is a keypair on a token. Signing runs inside the token.
+type Key struct {
+	b   *Backend
+	t   target
+	uri *keystore.URI
+
+	mu sync.RWMutex
+	s  crypto11.Signer
+}
+
+// URI names the key (token, object, id, module; never the PIN value).
+func (k *Key) URI() *keystore.URI { return k.uri }
+
+// Public is the public half, read once from the token.
+func (k *Key) Public() crypto.PublicKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.s.Public()
+}
+
+// Sign signs digest inside the token. RSA-PSS needs an explicit salt
+// length (the signer package passes the hash length). After a lost session
+// or log-out it logs in again once and retries.
+func (k *Key) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	k.mu.RLock()
+	s := k.s
+	k.mu.RUnlock()
+	sig, err := s.Sign(r, digest, opts)
+	if err == nil || !sessionLost(err) {
+		return sig, wrapSignError(k.t, err)
+	}
+	if rerr := k.reopen(s); rerr != nil {
+		return nil, fmt.Errorf("pkcs11: the session with %s was lost and logging in again failed: %w", k.t.tokenName(), rerr)
+	}
+	k.mu.RLock()
+	s = k.s
+	k.mu.RUnlock()
+	sig, err = s.Sign(r, digest, opts)
+	return sig, wrapSignError(k.t, err)
+}
+
+func (k *Key) reopen(old crypto11.Signer) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.s != old {
+		return nil // another goroutine already did
+	}
+	k.b.mu.Lock()
+	sess, ok := k.b.ctxs[ctxKey{k.t.module, k.t.label, k.t.serial}]
+	k.b.mu.Unlock()
+	if ok {
+		k.b.forget(k.t, sess.ctx)
+	}
+	c, err := k.b.context(k.t)
+	if err != nil {
+		return err
+	}
+	t := k.t
+	t.object, t.id, t.hasID = "", nil, false
+	if a := k.uri.PKCS11; a != nil {
+		t.object, t.id, t.hasID = a.Object, a.ID, a.HasID
+	}
+	s, err := find(c, t)
+	if err != nil {
+		return err
+	}
+	k.s = s
+	return nil
+}
+
+func sessionLost(err error) bool {
+	var p11 pkcs11.Error
+	if !errors.As(err, &p11) {
+		return false
+	}
+	switch p11 {
+	case pkcs11.CKR_USER_NOT_LOGGED_IN, pkcs11.CKR_SESSION_HANDLE_INVALID, pkcs11.CKR_SESSION_CLOSED,
+		pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_OBJECT_HANDLE_INVALID, pkcs11.CKR_KEY_HANDLE_INVALID:
+		return true
+	}
+	return false
+}
+
+func wrapSignError(t target, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("pkcs11: sign on %s: %w", t.tokenName(), err)
+}

@@ -1,0 +1,349 @@
+//go:build cgo
+
+package pkcs11_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/jwkctl/jwkctl/keystore"
+	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
+	"github.com/jwkctl/jwkctl/keystore/pkcs11/softhsmtest"
+	"github.com/jwkctl/jwkctl/signer/signertest"
+)
+
+func TestMain(m *testing.M) { os.Exit(softhsmtest.Main(m)) }
+
+var ctx = context.Background()
+
+func generate(t *testing.T, uri string, alg jose.SignatureAlgorithm, bits int) keystore.Key {
+	t.Helper()
+	spec, err := keystore.SpecFor(alg, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := keystore.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keystore.Generate(ctx, keystore.GenerateRequest{URI: u, Spec: spec})
+	if err != nil {
+		t.Fatalf("generate %s: %v", alg, err)
+	}
+	return k
+}
+
+var (
+	keysOnce sync.Once
+	rsaKey   keystore.Key
+	ecKey    keystore.Key
+)
+
+// sharedKeys makes one RSA-2048 and one P-256 key for the whole run:
+// SoftHSM's RSA generation is slow.
+func sharedKeys(t *testing.T) (*softhsmtest.T, keystore.Key, keystore.Key) {
+	tok := softhsmtest.Token(t)
+	keysOnce.Do(func() {
+		rsaKey = generate(t, tok.URI("shared-rsa"), jose.PS256, 2048)
+		ecKey = generate(t, tok.URI("shared-ec"), jose.ES256, 0)
+	})
+	if rsaKey == nil || ecKey == nil {
+		t.Fatal("shared keys were not made")
+	}
+	return tok, rsaKey, ecKey
+}
+
+func TestConformance(t *testing.T) {
+	_, rk, ek := sharedKeys(t)
+	t.Run("RSA-2048", func(t *testing.T) { signertest.Run(t, rk) })
+	t.Run("P-256", func(t *testing.T) { signertest.Run(t, ek) })
+}
+
+func TestOtherCurves(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	for _, alg := range []jose.SignatureAlgorithm{jose.ES384, jose.ES512} {
+		k := generate(t, tok.URI("curve-"+string(alg)), alg, 0)
+		if _, ok := k.Public().(*ecdsa.PublicKey); !ok {
+			t.Fatalf("%s: %T", alg, k.Public())
+		}
+		signertest.RunAlgs(t, k, alg)
+	}
+}
+
+func TestReopenByURI(t *testing.T) {
+	tok, rk, _ := sharedKeys(t)
+	k, err := keystore.Open(ctx, tok.URI("shared-rsa"), keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.Public().(*rsa.PublicKey).Equal(rk.Public()) {
+		t.Fatal("reopened key differs")
+	}
+	// The key's URI carries the id and no PIN value.
+	a := k.URI().PKCS11
+	if !a.HasID || len(a.ID) == 0 || a.PinValue != "" || a.Object != "shared-rsa" {
+		t.Fatalf("URI %s", k.URI())
+	}
+	byID, err := keystore.Open(ctx, k.URI().String(), keystore.Options{})
+	if err != nil || !byID.Public().(*rsa.PublicKey).Equal(rk.Public()) {
+		t.Fatalf("open by the key's own URI: %v", err)
+	}
+	_, err = keystore.Open(ctx, tok.URI("no-such-key"), keystore.Options{})
+	if !errors.Is(err, keystore.ErrNotFound) || !strings.Contains(err.Error(), "no-such-key") {
+		t.Fatalf("missing key: %v", err)
+	}
+}
+
+// The private key is sensitive and never extractable, as pkcs11-tool (an
+// independent tool) reports, and it refuses to hand it out.
+func TestNonExtractableByPkcs11Tool(t *testing.T) {
+	tok, _, _ := sharedKeys(t)
+	tool, err := exec.LookPath("pkcs11-tool")
+	if err != nil {
+		if os.Getenv("JWKCTL_REQUIRE_SOFTHSM") == "1" {
+			t.Fatal("pkcs11-tool not found (apt-get install opensc)")
+		}
+		t.Skip("pkcs11-tool not found (apt-get install opensc)")
+	}
+	out, err := exec.Command(tool, "--module", tok.Module, "--token-label", tok.Label, "--login", "--pin", tok.PIN,
+		"--list-objects", "--type", "privkey").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pkcs11-tool --list-objects: %v: %s", err, out)
+	}
+	block := objectBlock(string(out), "shared-rsa")
+	if block == "" {
+		t.Fatalf("pkcs11-tool does not list shared-rsa:\n%s", out)
+	}
+	for _, want := range []string{"sensitive", "never extractable", "local"} {
+		if !strings.Contains(block, want) {
+			t.Errorf("private key attributes lack %q:\n%s", want, block)
+		}
+	}
+	if strings.Contains(block, "decrypt") {
+		t.Errorf("signing key may also decrypt:\n%s", block)
+	}
+	// Asking the token directly for the private exponent must fail with
+	// CKR_ATTRIBUTE_SENSITIVE.
+	p := p11.New(tok.Module)
+	if err := p.Initialize(); err != nil && !errors.Is(err, p11.Error(p11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		t.Fatal(err)
+	}
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sh p11.SessionHandle
+	for _, s := range slots {
+		if ti, err := p.GetTokenInfo(s); err == nil && strings.TrimSpace(ti.Label) == tok.Label {
+			if sh, err = p.OpenSession(s, p11.CKF_SERIAL_SESSION); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer p.CloseSession(sh)
+	if err := p.Login(sh, p11.CKU_USER, tok.PIN); err != nil && !errors.Is(err, p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)) {
+		t.Fatal(err)
+	}
+	if err := p.FindObjectsInit(sh, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY), p11.NewAttribute(p11.CKA_LABEL, "shared-rsa")}); err != nil {
+		t.Fatal(err)
+	}
+	objs, _, err := p.FindObjects(sh, 2)
+	p.FindObjectsFinal(sh)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("find shared-rsa: %v (%d objects)", err, len(objs))
+	}
+	_, err = p.GetAttributeValue(sh, objs[0], []*p11.Attribute{p11.NewAttribute(p11.CKA_PRIVATE_EXPONENT, nil)})
+	if !errors.Is(err, p11.Error(p11.CKR_ATTRIBUTE_SENSITIVE)) {
+		t.Fatalf("reading the private exponent: %v, want CKR_ATTRIBUTE_SENSITIVE", err)
+	}
+}
+
+// objectBlock returns pkcs11-tool's lines about the object with label.
+func objectBlock(out, label string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "\t") {
+			in = false
+		}
+		if strings.Contains(line, "label:") && strings.HasSuffix(strings.TrimSpace(line), label) {
+			in = true
+		}
+		if in || (strings.HasPrefix(line, "Private Key Object") && strings.Contains(out, label)) {
+			b.WriteString(line + "\n")
+		}
+	}
+	if !strings.Contains(b.String(), label) {
+		return ""
+	}
+	return b.String()
+}
+
+func TestGenerateRefusesDuplicates(t *testing.T) {
+	tok, _, ek := sharedKeys(t)
+	before, err := keystore.List(ctx, tok.TokenURI(), keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	_, err = keystore.Generate(ctx, keystore.GenerateRequest{URI: keystore.MustParse(tok.URI("shared-ec")), Spec: spec})
+	if !errors.Is(err, keystore.ErrExists) {
+		t.Fatalf("same label: %v, want ErrExists", err)
+	}
+	dupID := keystore.MustParse(tok.URI("fresh-label"))
+	dupID.PKCS11.ID, dupID.PKCS11.HasID = ek.URI().PKCS11.ID, true
+	_, err = keystore.Generate(ctx, keystore.GenerateRequest{URI: dupID, Spec: spec})
+	if !errors.Is(err, keystore.ErrExists) {
+		t.Fatalf("same id: %v, want ErrExists", err)
+	}
+	after, err := keystore.List(ctx, tok.TokenURI(), keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("keys on the token: %d before, %d after failed generates", len(before), len(after))
+	}
+	// The original still signs.
+	signertest.RunAlgs(t, ek, jose.ES256)
+}
+
+// A wrong PIN fails fast, in a fresh process (where it is the first login)
+// and in one already logged in with the right PIN.
+func TestWrongPINFailsFast(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	wrongURI := strings.Replace(tok.URI("shared-ec"), "env:"+softhsmtest.PINEnv, "env:WRONG_PIN", 1)
+	if os.Getenv("JWKCTL_WRONG_PIN_CHILD") == "1" {
+		_, err := keystore.Open(ctx, wrongURI, keystore.Options{})
+		if !errors.Is(err, keystore.ErrPIN) || !strings.Contains(err.Error(), "wrong PIN") || strings.Contains(err.Error(), "000000") {
+			t.Fatalf("wrong PIN in a fresh process: %v", err)
+		}
+		return
+	}
+	t.Setenv("WRONG_PIN", "000000")
+	start := time.Now()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWrongPINFailsFast$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "JWKCTL_WRONG_PIN_CHILD=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fresh process: %v\n%s", err, out)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("wrong PIN took %v", d)
+	}
+	sharedKeys(t) // logged in with the right PIN
+	_, err := keystore.Open(ctx, wrongURI, keystore.Options{})
+	if !errors.Is(err, keystore.ErrPIN) || strings.Contains(err.Error(), "000000") {
+		t.Fatalf("wrong PIN after a right one: %v", err)
+	}
+	if _, err := keystore.Open(ctx, tok.URI("shared-ec"), keystore.Options{}); err != nil {
+		t.Fatalf("right PIN after a wrong one: %v", err)
+	}
+}
+
+func TestHelpfulErrors(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	tests := []struct {
+		uri  string
+		want string
+	}{
+		{strings.Replace(tok.URI("k"), tok.Label, "no-such-token", 1), `tokens: "` + tok.Label + `"`},
+		{strings.Replace(tok.URI("k"), tok.Module, "/nonexistent/lib.so", 1), "cannot load module /nonexistent/lib.so"},
+		{strings.Replace(tok.URI("k"), "env:"+softhsmtest.PINEnv, "env:UNSET_PIN_VAR", 1), "UNSET_PIN_VAR is not set"},
+		{"pkcs11:token=" + tok.Label + ";object=k?pin-source=env:" + softhsmtest.PINEnv, "no PKCS#11 module"},
+		{"pkcs11:slot-id=0;object=k?module-path=" + tok.Module, "not slot-id"},
+	}
+	t.Setenv("JWKCTL_PKCS11_MODULE", "")
+	for _, tt := range tests {
+		_, err := keystore.Open(ctx, tt.uri, keystore.Options{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Open(%s) = %v, want it to mention %q", tt.uri, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), tok.PIN) {
+			t.Errorf("error reveals the PIN: %v", err)
+		}
+	}
+}
+
+func TestListAndDelete(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	generate(t, tok.URI("to-delete"), jose.ES256, 0)
+	infos, err := keystore.List(ctx, tok.TokenURI(), keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, in := range infos {
+		if in.URI.PKCS11.Object == "to-delete" {
+			found = true
+			if in.State != "non-extractable" || in.Public == nil {
+				t.Errorf("listed %+v", in)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("to-delete not listed: %v", infos)
+	}
+	if err := keystore.Delete(ctx, tok.URI("to-delete"), keystore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keystore.Open(ctx, tok.URI("to-delete"), keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// openDirect opens an independent session on the test token with
+// miekg/pkcs11, logged in.
+func openDirect(t *testing.T, tok *softhsmtest.T) (*p11.Ctx, p11.SessionHandle) {
+	t.Helper()
+	p := p11.New(tok.Module)
+	if err := p.Initialize(); err != nil && !errors.Is(err, p11.Error(p11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		t.Fatal(err)
+	}
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range slots {
+		if ti, err := p.GetTokenInfo(s); err == nil && strings.TrimSpace(ti.Label) == tok.Label {
+			sh, err := p.OpenSession(s, p11.CKF_SERIAL_SESSION)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.CloseSession(sh) })
+			if err := p.Login(sh, p11.CKU_USER, tok.PIN); err != nil && !errors.Is(err, p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)) {
+				t.Fatal(err)
+			}
+			return p, sh
+		}
+	}
+	t.Fatalf("token %s not found", tok.Label)
+	return nil, 0
+}
+
+// After the token is logged out under it, a key logs in again once and
+// goes on signing.
+func TestRecoversFromLogout(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	k := generate(t, tok.URI("relogin"), jose.ES256, 0)
+	signertest.RunAlgs(t, k, jose.ES256)
+	p, sh := openDirect(t, tok)
+	if err := p.Logout(sh); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	// Login state belongs to the whole application: every session, the
+	// key's included, is public now.
+	if info, err := p.GetSessionInfo(sh); err != nil || info.State != p11.CKS_RO_PUBLIC_SESSION {
+		t.Fatalf("after logout the session state is %v (%v), want public", info.State, err)
+	}
+	signertest.RunAlgs(t, k, jose.ES256)
+}
