@@ -12,15 +12,25 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/jwkctl/jwkctl/keystore/pkcs11/softhsmtest"
 	"github.com/jwkctl/jwkctl/signer"
 )
 
 // TestMain lets the script tests run jwkctl as a command inside the test
 // binary, exactly as a user types it.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(cleanupAfter{m}, map[string]func(){
 		"jwkctl": func() { os.Exit(Main(App(), os.Args)) },
 	})
+}
+
+// cleanupAfter removes the SoftHSM2 test token once the tests are done.
+type cleanupAfter struct{ m *testing.M }
+
+func (c cleanupAfter) Run() int {
+	code := c.m.Run()
+	softhsmtest.Cleanup()
+	return code
 }
 
 // TestScripts runs testdata/script/*.txtar: CLI sessions with their

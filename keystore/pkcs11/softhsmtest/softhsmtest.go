@@ -107,12 +107,17 @@ func create() (*T, error) {
 }
 
 // Main runs the tests and removes the token directory afterwards.
-func Main(m *testing.M) int {
+func Main(m interface{ Run() int }) int {
 	code := m.Run()
+	Cleanup()
+	return code
+}
+
+// Cleanup removes the token directory, if a token was made.
+func Cleanup() {
 	if shared != nil {
 		os.RemoveAll(shared.Dir)
 	}
-	return code
 }
 
 func randHex(n int) string {
