@@ -4,6 +4,7 @@ package pkcs11_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"errors"
@@ -18,8 +19,10 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/file"
 	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
 	"github.com/jwkctl/jwkctl/keystore/pkcs11/softhsmtest"
+	"github.com/jwkctl/jwkctl/signer"
 	"github.com/jwkctl/jwkctl/signer/signertest"
 )
 
@@ -346,4 +349,59 @@ func TestRecoversFromLogout(t *testing.T) {
 		t.Fatalf("after logout the session state is %v (%v), want public", info.State, err)
 	}
 	signertest.RunAlgs(t, k, jose.ES256)
+}
+
+// A private JWK downloaded from Selvbetjening moves into the HSM, where it
+// is sensitive and cannot be read back.
+func TestImportPrivateJWK(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	for _, name := range []string{"p256.jwk", "rsa2048.jwk"} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile("../../testdata/keys/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			priv, _, err := file.ParsePrivateJWK(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			label := "imported-" + strings.TrimSuffix(name, ".jwk")
+			k, err := keystore.Import(ctx, keystore.ImportRequest{URI: keystore.MustParse(tok.URI(label)), Private: priv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kid1, kid2 := mustKid(t, k.Public()), mustKid(t, priv.Public()); kid1 != kid2 {
+				t.Fatalf("imported key has kid %s, the JWK %s", kid1, kid2)
+			}
+			signertest.Run(t, k)
+			p, sh := openDirect(t, tok)
+			if err := p.FindObjectsInit(sh, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY), p11.NewAttribute(p11.CKA_LABEL, label)}); err != nil {
+				t.Fatal(err)
+			}
+			objs, _, _ := p.FindObjects(sh, 2)
+			p.FindObjectsFinal(sh)
+			if len(objs) != 1 {
+				t.Fatalf("%d private objects labelled %s", len(objs), label)
+			}
+			secret := uint(p11.CKA_VALUE)
+			if name == "rsa2048.jwk" {
+				secret = p11.CKA_PRIVATE_EXPONENT
+			}
+			if _, err := p.GetAttributeValue(sh, objs[0], []*p11.Attribute{p11.NewAttribute(secret, nil)}); !errors.Is(err, p11.Error(p11.CKR_ATTRIBUTE_SENSITIVE)) {
+				t.Fatalf("the imported private key is readable: %v", err)
+			}
+			if _, err := keystore.Import(ctx, keystore.ImportRequest{URI: keystore.MustParse(tok.URI(label)), Private: priv}); !errors.Is(err, keystore.ErrExists) {
+				t.Fatalf("second import: %v", err)
+			}
+		})
+	}
+}
+
+func mustKid(t *testing.T, pub crypto.PublicKey) string {
+	t.Helper()
+	kid, err := signer.Thumbprint(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kid
 }

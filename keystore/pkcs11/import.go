@@ -1,0 +1,180 @@
+//go:build cgo
+
+package pkcs11
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/miekg/pkcs11"
+
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+var _ keystore.Importer = (*Backend)(nil)
+
+var curveOIDs = map[elliptic.Curve]asn1.ObjectIdentifier{
+	elliptic.P256(): {1, 2, 840, 10045, 3, 1, 7},
+	elliptic.P384(): {1, 3, 132, 0, 34},
+	elliptic.P521(): {1, 3, 132, 0, 35},
+}
+
+// Import stores an existing private key (for example one downloaded from
+// Selvbetjening) in the token as sensitive and non-extractable, so it can
+// no longer be read out. The source file should be deleted afterwards.
+func (b *Backend) Import(ctx context.Context, req keystore.ImportRequest) (keystore.Key, error) {
+	t, err := resolve(req.URI, req.Options, true)
+	if err != nil {
+		return nil, err
+	}
+	if t.object == "" {
+		return nil, fmt.Errorf("%w: name the imported key with object=LABEL in the pkcs11 URI", keystore.ErrBadURI)
+	}
+	id := t.id
+	if !t.hasID || len(id) == 0 {
+		id = make([]byte, 16)
+		if _, err := rand.Read(id); err != nil {
+			return nil, err
+		}
+	}
+	c, err := b.context(t) // logs the application in
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFree(c, t, id); err != nil {
+		return nil, err
+	}
+	pubT, privT, err := templates(req.Private, id, t.object)
+	if err != nil {
+		return nil, err
+	}
+	if err := createObjects(t, pubT, privT); err != nil {
+		return nil, err
+	}
+	s, err := find(c, target{label: t.label, serial: t.serial, object: t.object, id: id, hasID: true})
+	if err != nil {
+		return nil, err
+	}
+	return &Key{b: b, t: t, s: s, uri: keyURI(req.URI, t.object, id)}, nil
+}
+
+func templates(priv any, id []byte, label string) (pub, prv []*pkcs11.Attribute, err error) {
+	common := func(class uint) []*pkcs11.Attribute {
+		return []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+		}
+	}
+	pub = append(common(pkcs11.CKO_PUBLIC_KEY), pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true))
+	prv = append(common(pkcs11.CKO_PRIVATE_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+	)
+	switch k := priv.(type) {
+	case *rsa.PrivateKey:
+		if len(k.Primes) != 2 {
+			return nil, nil, errors.New("pkcs11: multi-prime RSA keys cannot be imported")
+		}
+		k.Precompute()
+		e := big.NewInt(int64(k.E)).Bytes()
+		pub = append(pub,
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
+			pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
+			pkcs11.NewAttribute(pkcs11.CKA_MODULUS, k.N.Bytes()),
+			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, e))
+		prv = append(prv,
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
+			pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
+			pkcs11.NewAttribute(pkcs11.CKA_MODULUS, k.N.Bytes()),
+			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, e),
+			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE_EXPONENT, k.D.Bytes()),
+			pkcs11.NewAttribute(pkcs11.CKA_PRIME_1, k.Primes[0].Bytes()),
+			pkcs11.NewAttribute(pkcs11.CKA_PRIME_2, k.Primes[1].Bytes()),
+			pkcs11.NewAttribute(pkcs11.CKA_EXPONENT_1, k.Precomputed.Dp.Bytes()),
+			pkcs11.NewAttribute(pkcs11.CKA_EXPONENT_2, k.Precomputed.Dq.Bytes()),
+			pkcs11.NewAttribute(pkcs11.CKA_COEFFICIENT, k.Precomputed.Qinv.Bytes()))
+	case *ecdsa.PrivateKey:
+		oid, ok := curveOIDs[k.Curve]
+		if !ok {
+			return nil, nil, fmt.Errorf("pkcs11: unsupported curve %s", k.Curve.Params().Name)
+		}
+		params, err := asn1.Marshal(oid)
+		if err != nil {
+			return nil, nil, err
+		}
+		point, err := k.PublicKey.Bytes()
+		if err != nil {
+			return nil, nil, err
+		}
+		// CKA_EC_POINT is the DER encoding of the point as an OCTET STRING.
+		derPoint, err := asn1.Marshal(point)
+		if err != nil {
+			return nil, nil, err
+		}
+		scalar, err := k.Bytes()
+		if err != nil {
+			return nil, nil, err
+		}
+		pub = append(pub,
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
+			pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params),
+			pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, derPoint))
+		prv = append(prv,
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
+			pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params),
+			pkcs11.NewAttribute(pkcs11.CKA_VALUE, scalar))
+	default:
+		return nil, nil, fmt.Errorf("pkcs11: cannot import a %T", priv)
+	}
+	return pub, prv, nil
+}
+
+// createObjects writes the two halves in one session of their own. The
+// application is already logged in through the crypto11 context, so the
+// session is authorised; the module is never finalised here.
+func createObjects(t target, pub, prv []*pkcs11.Attribute) error {
+	p := pkcs11.New(t.module)
+	if p == nil {
+		return fmt.Errorf("pkcs11: cannot load module %s", t.module)
+	}
+	if err := p.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		return fmt.Errorf("pkcs11: %v", err)
+	}
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		return fmt.Errorf("pkcs11: %v", err)
+	}
+	for _, s := range slots {
+		ti, err := p.GetTokenInfo(s)
+		if err != nil || (t.label != "" && strings.TrimSpace(ti.Label) != t.label) || (t.serial != "" && strings.TrimSpace(ti.SerialNumber) != t.serial) {
+			continue
+		}
+		sh, err := p.OpenSession(s, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+		if err != nil {
+			return fmt.Errorf("pkcs11: open session: %v", err)
+		}
+		defer p.CloseSession(sh)
+		privH, err := p.CreateObject(sh, prv)
+		if err != nil {
+			return fmt.Errorf("pkcs11: import the private key into %s: %v", t.tokenName(), err)
+		}
+		if _, err := p.CreateObject(sh, pub); err != nil {
+			_ = p.DestroyObject(sh, privH)
+			return fmt.Errorf("pkcs11: import the public key into %s: %v", t.tokenName(), err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s", keystore.ErrNotFound, t.tokenName())
+}
