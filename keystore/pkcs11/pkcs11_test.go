@@ -32,6 +32,11 @@ var ctx = context.Background()
 
 func generate(t *testing.T, uri string, alg jose.SignatureAlgorithm, bits int) keystore.Key {
 	t.Helper()
+	return generateB(t, uri, alg, bits)
+}
+
+func generateB(t testing.TB, uri string, alg jose.SignatureAlgorithm, bits int) keystore.Key {
+	t.Helper()
 	spec, err := keystore.SpecFor(alg, bits)
 	if err != nil {
 		t.Fatal(err)
@@ -307,6 +312,11 @@ func TestListAndDelete(t *testing.T) {
 // openDirect opens an independent session on the test token with
 // miekg/pkcs11, logged in.
 func openDirect(t *testing.T, tok *softhsmtest.T) (*p11.Ctx, p11.SessionHandle) {
+	t.Helper()
+	return openDirectTB(t, tok)
+}
+
+func openDirectTB(t testing.TB, tok *softhsmtest.T) (*p11.Ctx, p11.SessionHandle) {
 	t.Helper()
 	p := p11.New(tok.Module)
 	if err := p.Initialize(); err != nil && !errors.Is(err, p11.Error(p11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
