@@ -30,6 +30,7 @@ func keysCommand() *cli.Command {
 			keysImportCommand(),
 			keysListCommand(),
 			keysDeleteCommand(),
+			keysInitSoftHSMCommand(),
 		},
 	}
 }

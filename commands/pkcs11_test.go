@@ -4,6 +4,8 @@ package commands
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,5 +58,40 @@ func TestPKCS11GenerateThenToken(t *testing.T) {
 	out, _, code = runCLI(t, "keys", "list", "--key", tok.TokenURI())
 	if code != 0 || !strings.Contains(out, "object=cli-e2e") || !strings.Contains(out, "non-extractable") {
 		t.Fatalf("keys list:\n%s", out)
+	}
+}
+
+func TestInitSoftHSM(t *testing.T) {
+	softhsmtest.Token(t) // skips when SoftHSM2 is missing
+	dir := filepath.Join(t.TempDir(), "softhsm")
+	out, errOut, code := runCLI(t, "keys", "init-softhsm", "--dir", dir, "--label", "dev-token")
+	if code != 0 {
+		t.Fatalf("init-softhsm: %s", errOut)
+	}
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if !strings.Contains(out, "export SOFTHSM2_CONF="+conf) || !strings.Contains(out, "pin-source=file:"+filepath.Join(dir, "user-pin")) {
+		t.Fatalf("stdout:\n%s", out)
+	}
+	pin, err := os.ReadFile(filepath.Join(dir, "user-pin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out+errOut, strings.TrimSpace(string(pin))) {
+		t.Fatal("the PIN was printed")
+	}
+	for _, f := range []string{"user-pin", "so-pin", "softhsm2.conf"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", f, err, fi.Mode())
+		}
+	}
+	// SoftHSM2's own tool sees the token.
+	cmd := exec.Command("softhsm2-util", "--show-slots")
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
+	slots, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(slots), "dev-token") {
+		t.Fatalf("softhsm2-util --show-slots: %v\n%s", err, slots)
+	}
+	if _, errOut, code := runCLI(t, "keys", "init-softhsm", "--dir", dir); code == 0 || !strings.Contains(errOut, "already holds") {
+		t.Fatalf("second init-softhsm: %d %s", code, errOut)
 	}
 }
