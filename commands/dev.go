@@ -22,6 +22,7 @@ func devCommand() *cli.Command {
 		Usage: "local stand-ins for development and demos (not for production)",
 		Subcommands: []*cli.Command{
 			devSTSCommand(),
+			devKMSCommand(),
 		},
 	}
 }

@@ -50,6 +50,7 @@ func keysGenerateCommand() *cli.Command {
 			keyFlag(true),
 			algFlag("JOSE `ALG`: PS256, PS384, PS512, RS256, RS384, RS512, ES256, ES384 or ES512 (default: PS256)"),
 			&cli.IntFlag{Name: "bits", Usage: "RSA key size: 2048, 3072 or 4096", DefaultText: "4096", EnvVars: env("bits")},
+			&cli.StringFlag{Name: "protection-level", Usage: "Cloud KMS keys: software or hsm", Value: "software", EnvVars: env("protection-level")},
 		}, backendFlags()...),
 		Action: runKeysGenerate,
 	}
@@ -74,6 +75,7 @@ func runKeysGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	opts.ProtectionLevel = c.String("protection-level")
 	stop := progress(c.App.ErrWriter, fmt.Sprintf("generating %s key for %s in %s", spec, alg, u))
 	key, err := keystore.Generate(c.Context, keystore.GenerateRequest{URI: u, Spec: spec, Options: opts})
 	stop(err == nil)

@@ -63,6 +63,9 @@ type Options struct {
 	// Endpoint overrides a cloud backend's API endpoint (gcpkms). A loopback
 	// endpoint is dialled without TLS and without credentials (for fakes).
 	Endpoint string
+	// ProtectionLevel is where a new Cloud KMS key lives: "software"
+	// (default) or "hsm".
+	ProtectionLevel string
 	// Log receives warnings and progress. Nil discards them. Never given a
 	// secret.
 	Log *slog.Logger

@@ -1,0 +1,240 @@
+package gcpkms_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"google.golang.org/grpc/codes"
+
+	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/gcpkms"
+	"github.com/jwkctl/jwkctl/keystore/gcpkms/fakekms"
+	"github.com/jwkctl/jwkctl/signer"
+	"github.com/jwkctl/jwkctl/signer/signertest"
+)
+
+const ring = "gcpkms://projects/test-project/locations/europe-north1/keyRings/jwkctl"
+
+func init() { gcpkms.PollInterval = time.Millisecond }
+
+func fake(t *testing.T) (*fakekms.Server, keystore.Options) {
+	t.Helper()
+	s, addr, stop, err := fakekms.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return s, keystore.Options{Endpoint: addr}
+}
+
+func generate(t *testing.T, opts keystore.Options, key string, alg jose.SignatureAlgorithm, bits int) keystore.Key {
+	t.Helper()
+	spec, err := keystore.SpecFor(alg, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keystore.Generate(context.Background(), keystore.GenerateRequest{URI: keystore.MustParse(ring + "/cryptoKeys/" + key), Spec: spec, Options: opts})
+	if err != nil {
+		t.Fatalf("generate %s: %v", key, err)
+	}
+	return k
+}
+
+func TestConformance(t *testing.T) {
+	_, opts := fake(t)
+	for _, tc := range []struct {
+		key  string
+		alg  jose.SignatureAlgorithm
+		bits int
+	}{
+		{"pss", jose.PS256, 2048}, {"pkcs1", jose.RS256, 2048}, {"p256", jose.ES256, 0}, {"p384", jose.ES384, 0},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			k := generate(t, opts, tc.key, tc.alg, tc.bits)
+			if got := k.URI().String(); got != ring+"/cryptoKeys/"+tc.key+"/cryptoKeyVersions/1" {
+				t.Errorf("URI %s", got)
+			}
+			// The key allows only its KMS algorithm, and passes the suite.
+			algs := k.(keystore.AlgRestricted).Algs()
+			if len(algs) != 1 || algs[0] != tc.alg {
+				t.Fatalf("Algs() = %v", algs)
+			}
+			signertest.Run(t, k)
+			other := jose.PS384
+			if _, err := signer.New(k, other); err == nil {
+				t.Errorf("signer accepted %s for a %s KMS key", other, tc.alg)
+			}
+		})
+	}
+}
+
+func TestOneRPCPerSignature(t *testing.T) {
+	s, opts := fake(t)
+	k := generate(t, opts, "count", jose.ES256, 0)
+	opened, err := keystore.Open(context.Background(), k.URI().String(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, _ := signer.New(opened, jose.ES256)
+	before, beforeSign := s.AllRPCs(), s.SignRPCs()
+	for range 5 {
+		if _, err := sg.SignPayload([]byte("x"), jose.ES256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if all, sign := s.AllRPCs()-before, s.SignRPCs()-beforeSign; all != 5 || sign != 5 {
+		t.Fatalf("5 signatures made %d RPCs (%d AsymmetricSign), want exactly 5", all, sign)
+	}
+}
+
+func TestIntegrityChecksFire(t *testing.T) {
+	s, opts := fake(t)
+	k := generate(t, opts, "integrity", jose.PS256, 2048)
+	uri := k.URI().String()
+	digest := sha256.Sum256([]byte("payload"))
+	pss := &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}
+	tests := []struct {
+		name   string
+		faults fakekms.Faults
+		open   bool // the check is at Open (GetPublicKey), not Sign
+		want   string
+	}{
+		{"pem crc", fakekms.Faults{CorruptPEMCRC: true}, true, "public key of"},
+		{"wrong name on GetPublicKey", fakekms.Faults{WrongName: true}, true, "answered for"},
+		{"signature crc", fakekms.Faults{CorruptSignatureCRC: true}, false, "signature from"},
+		{"digest not verified", fakekms.Faults{UnverifiedDigest: true}, false, "did not confirm the digest"},
+		{"wrong name on sign", fakekms.Faults{WrongName: true}, false, "answered for"},
+		{"permission denied", fakekms.Faults{FailWith: codes.PermissionDenied}, false, "cloudkms.cryptoKeyVersions.useToSign"},
+		{"permission denied on open", fakekms.Faults{FailWith: codes.PermissionDenied}, true, "cloudkms.cryptoKeyVersions.viewPublicKey"},
+		{"disabled", fakekms.Faults{FailWith: codes.FailedPrecondition}, false, "not enabled"},
+		{"not found", fakekms.Faults{FailWith: codes.NotFound}, true, "does not exist"},
+		{"internal error", fakekms.Faults{FailWith: codes.Internal}, false, "Internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.SetFaults(fakekms.Faults{})
+			key, err := keystore.Open(context.Background(), uri, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.SetFaults(tt.faults)
+			defer s.SetFaults(fakekms.Faults{})
+			if tt.open {
+				_, err = keystore.Open(context.Background(), uri, opts)
+			} else {
+				_, err = key.Sign(rand.Reader, digest[:], pss)
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
+			}
+			if tt.faults.FailWith == codes.PermissionDenied && !errors.Is(err, keystore.ErrPermission) {
+				t.Errorf("%v does not wrap ErrPermission", err)
+			}
+		})
+	}
+}
+
+func TestGenerateWaitsAndRotates(t *testing.T) {
+	s, opts := fake(t)
+	s.SetFaults(fakekms.Faults{PendingPolls: 3})
+	k1 := generate(t, opts, "rotating", jose.ES256, 0)
+	if !strings.HasSuffix(k1.URI().String(), "/cryptoKeyVersions/1") {
+		t.Fatalf("first version %s", k1.URI())
+	}
+	k2 := generate(t, opts, "rotating", jose.ES256, 0)
+	if !strings.HasSuffix(k2.URI().String(), "/cryptoKeyVersions/2") {
+		t.Fatalf("rotation made %s", k2.URI())
+	}
+	if kid1, _ := signer.Thumbprint(k1.Public()); kid1 == mustKid(t, k2) {
+		t.Fatal("new version has the same key")
+	}
+	// A different algorithm on the same key is refused.
+	spec, _ := keystore.SpecFor(jose.PS256, 2048)
+	_, err := keystore.Generate(context.Background(), keystore.GenerateRequest{URI: keystore.MustParse(ring + "/cryptoKeys/rotating"), Spec: spec, Options: opts})
+	if err == nil || !strings.Contains(err.Error(), "EC_SIGN_P256_SHA256") {
+		t.Fatalf("algorithm change: %v", err)
+	}
+	// Pending forever: bounded by the context.
+	s.SetFaults(fakekms.Faults{PendingPolls: 1 << 30})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	spec, _ = keystore.SpecFor(jose.ES256, 0)
+	_, err = keystore.Generate(ctx, keystore.GenerateRequest{URI: keystore.MustParse(ring + "/cryptoKeys/stuck"), Spec: spec, Options: opts})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stuck generation: %v", err)
+	}
+}
+
+func mustKid(t *testing.T, k keystore.Key) string {
+	t.Helper()
+	kid, err := signer.Thumbprint(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kid
+}
+
+func TestRefusals(t *testing.T) {
+	_, opts := fake(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		alg  jose.SignatureAlgorithm
+		bits int
+		want string
+	}{
+		{jose.ES512, 0, "no P-521"},
+		{jose.PS384, 2048, "no RSA signing with SHA-384"},
+		{jose.PS512, 2048, "only with RSA-4096"},
+	} {
+		spec, err := keystore.SpecFor(tc.alg, tc.bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = keystore.Generate(ctx, keystore.GenerateRequest{URI: keystore.MustParse(ring + "/cryptoKeys/x"), Spec: spec, Options: opts})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.alg, err, tc.want)
+		}
+	}
+	if _, err := keystore.Open(ctx, ring+"/cryptoKeys/x", opts); !errors.Is(err, keystore.ErrBadURI) || !strings.Contains(err.Error(), "no primary version") {
+		t.Errorf("open without version: %v", err)
+	}
+}
+
+func TestListAndDestroy(t *testing.T) {
+	_, opts := fake(t)
+	ctx := context.Background()
+	generate(t, opts, "a", jose.ES256, 0)
+	generate(t, opts, "a", jose.ES256, 0)
+	generate(t, opts, "b", jose.RS256, 2048)
+	infos, err := keystore.List(ctx, ring, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 3 {
+		t.Fatalf("listed %d versions, want 3", len(infos))
+	}
+	for _, in := range infos {
+		if in.State != "ENABLED" || in.Public == nil || len(in.Algs) != 1 {
+			t.Errorf("%s: %+v", in.URI, in)
+		}
+	}
+	v2 := ring + "/cryptoKeys/a/cryptoKeyVersions/2"
+	if err := keystore.Delete(ctx, v2, opts); err != nil {
+		t.Fatal(err)
+	}
+	infos, _ = keystore.List(ctx, ring+"/cryptoKeys/a", opts)
+	if len(infos) != 2 || infos[1].State != "DESTROY_SCHEDULED" {
+		t.Fatalf("after destroy: %+v", infos)
+	}
+	if _, err := keystore.Open(ctx, v2, opts); err == nil {
+		t.Fatal("a destroyed version opened")
+	}
+}
