@@ -112,7 +112,9 @@ func (s *Server) enter() (Faults, error) {
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-func crc(b []byte) *wrapperspb.Int64Value { return wrapperspb.Int64(int64(crc32.Checksum(b, crcTable))) }
+func crc(b []byte) *wrapperspb.Int64Value {
+	return wrapperspb.Int64(int64(crc32.Checksum(b, crcTable)))
+}
 
 func (s *Server) version(name string) (*version, error) {
 	i := strings.Index(name, "/cryptoKeyVersions/")
