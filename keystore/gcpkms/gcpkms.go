@@ -146,6 +146,9 @@ func mapErr(err error, what, name, permission string) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("gcpkms: %s %s: %w", what, name, err)
+	}
 	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.PermissionDenied, codes.Unauthenticated:
@@ -161,7 +164,7 @@ func mapErr(err error, what, name, permission string) error {
 	case codes.Canceled:
 		return fmt.Errorf("gcpkms: %s %s: %w", what, name, context.Canceled)
 	}
-	return fmt.Errorf("gcpkms: %s %s: %v", what, name, err)
+	return fmt.Errorf("gcpkms: %s %s: %w", what, name, err)
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
