@@ -1,0 +1,79 @@
+package gcpkms_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"hash/crc32"
+	"testing"
+	"time"
+
+	kms "cloud.google.com/go/kms/apiv1"
+	"cloud.google.com/go/kms/apiv1/kmspb"
+	"github.com/go-jose/go-jose/v4"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/gcpkms/fakekms"
+	"github.com/jwkctl/jwkctl/signer"
+)
+
+// BenchmarkAssertionVsRawRPC: a client assertion through jwkctl (claims,
+// JOSE, CRC32C checks, one AsymmetricSign) against the bare AsymmetricSign
+// RPC on the same fake KMS key. Reports the overhead ratio and the RPCs
+// per assertion (must be 1: the public key is cached).
+func BenchmarkAssertionVsRawRPC(b *testing.B) {
+	s, addr, stop, err := fakekms.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(stop)
+	opts := keystore.Options{Endpoint: addr}
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	k, err := keystore.Generate(context.Background(), keystore.GenerateRequest{URI: keystore.MustParse(ring + "/cryptoKeys/bench"), Spec: spec, Options: opts})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sg, _ := signer.New(k, jose.ES256)
+	ac, err := assertion.NewClient(sg, assertion.Config{ClientID: "bench", Audience: "https://helseid-sts.test.nhn.no"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := kms.NewKeyManagementClient(context.Background(), option.WithEndpoint(addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { raw.Close() })
+	name := k.URI().GCPKMS.VersionName()
+	digest := sha256.Sum256([]byte("header.payload"))
+	table := crc32.MakeTable(crc32.Castagnoli)
+	rawSign := func() {
+		if _, err := raw.AsymmetricSign(context.Background(), &kmspb.AsymmetricSignRequest{Name: name,
+			Digest:       &kmspb.Digest{Digest: &kmspb.Digest_Sha256{Sha256: digest[:]}},
+			DigestCrc32C: wrapperspb.Int64(int64(crc32.Checksum(digest[:], table)))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var tj, tr time.Duration
+	before := s.AllRPCs()
+	n := 0
+	for b.Loop() {
+		start := time.Now()
+		if _, err := ac.Sign(); err != nil {
+			b.Fatal(err)
+		}
+		tj += time.Since(start)
+		start = time.Now()
+		rawSign()
+		tr += time.Since(start)
+		n++
+	}
+	rpcs := float64(s.AllRPCs()-before-int64(n)) / float64(n) // minus the raw path's own calls
+	b.ReportMetric(float64(tj)/float64(tr), "jwkctl/raw")
+	b.ReportMetric(float64(tj-tr)/float64(n), "overhead-ns/op")
+	b.ReportMetric(rpcs, "rpcs/assertion")
+}
