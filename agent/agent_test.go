@@ -1,0 +1,391 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/agent"
+	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/devsts"
+	"github.com/jwkctl/jwkctl/signer"
+	"github.com/jwkctl/jwkctl/token"
+)
+
+func newSigner(t testing.TB) *signer.Signer {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := signer.New(k, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// unixClient talks HTTP over the agent's socket.
+func unixClient(sock string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+		MaxIdleConnsPerHost: 200,
+	}}
+}
+
+func serve(t testing.TB, a *agent.Agent, secret string) (sock string) {
+	t.Helper()
+	sock = filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := agent.Listen("unix:"+sock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: a.Handler(secret)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+func getToken(c *http.Client, profile string) (int, map[string]any, error) {
+	resp, err := c.Get("http://agent/v1/token?profile=" + profile)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body, err
+}
+
+// 100 concurrent callers on two profiles, the dev STS behind: one STS call
+// per profile, every caller served.
+func TestLoadOneSTSCallPerProfile(t *testing.T) {
+	sts, stop, err := devsts.Start(devsts.Config{TokenLifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var profiles []*agent.Profile
+	for _, name := range []string{"epj", "integration"} {
+		s := newSigner(t)
+		if err := sts.RegisterClient(name, []jose.JSONWebKey{*s.Public()}, []string{devsts.DemoScope}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := token.NewClient(token.Config{Issuer: sts.Issuer(), ClientID: name, Signer: s, DPoP: true, Scopes: []string{devsts.DemoScope}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		profiles = append(profiles, &agent.Profile{Name: name, Client: c, Scopes: []string{devsts.DemoScope}})
+	}
+	a := agent.New(agent.Config{}, profiles)
+	defer a.Close()
+	hc := unixClient(serve(t, a, ""))
+
+	const clients = 100
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 200 && time.Now().Before(deadline); n++ {
+				st, body, err := getToken(hc, profiles[i%2].Name)
+				if err != nil || st != 200 || body["token_type"] != "DPoP" || body["access_token"] == "" {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %v %v", st, body, err))
+					return
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d failed requests, first: %v", failed.Load(), firstErr.Load())
+	}
+	if got := sts.TokensIssued(); got != 2 {
+		t.Fatalf("the STS issued %d tokens for %d requests on 2 profiles, want 2", got, ok.Load())
+	}
+	t.Logf("%d requests served, %d STS calls", ok.Load(), sts.TokensIssued())
+}
+
+// fakeSTS is an Exchanger whose answers the test controls.
+type fakeSTS struct {
+	mu      sync.Mutex
+	calls   int
+	fail    error
+	block   chan struct{}
+	started chan struct{} // closed at the first call, if set
+	dpop    *assertion.DPoP
+}
+
+func (f *fakeSTS) Exchange(ctx context.Context, _ token.Request) (*token.Response, error) {
+	f.mu.Lock()
+	f.calls++
+	n, fail, block := f.calls, f.fail, f.block
+	if n == 1 && f.started != nil {
+		close(f.started)
+	}
+	f.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	if fail != nil {
+		return nil, fail
+	}
+	return &token.Response{AccessToken: fmt.Sprintf("token-%d", n), TokenType: "Bearer", ExpiresIn: 60, Scope: "s"}, nil
+}
+func (f *fakeSTS) DPoP() *assertion.DPoP { return f.dpop }
+func (f *fakeSTS) Calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestConcurrentCallersCoalesce(t *testing.T) {
+	f := &fakeSTS{block: make(chan struct{}), started: make(chan struct{})}
+	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "p", Client: f}})
+	defer a.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _, err := a.Token(context.Background(), "p", nil)
+			if err == nil && r.AccessToken != "token-1" {
+				err = fmt.Errorf("got %s", r.AccessToken)
+			}
+			errs <- err
+		}()
+	}
+	<-f.started
+	f.mu.Lock()
+	close(f.block)
+	f.block = nil
+	f.mu.Unlock()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.Calls() != 1 {
+		t.Fatalf("%d exchanges for 50 concurrent callers, want 1", f.Calls())
+	}
+}
+
+// The STS goes down: callers keep the valid token until it expires, then
+// get a clear 503 with the reason, without every caller hitting the STS.
+func TestSTSDownServesValidTokenThen503(t *testing.T) {
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	f := &fakeSTS{}
+	a := agent.New(agent.Config{Now: clk.Now, MinBackoff: time.Hour, MaxBackoff: time.Hour}, []*agent.Profile{{Name: "p", Client: f}})
+	defer a.Close()
+	hc := unixClient(serve(t, a, ""))
+	if st, body, _ := getToken(hc, "p"); st != 200 || body["access_token"] != "token-1" {
+		t.Fatalf("first token: %d %v", st, body)
+	}
+	f.mu.Lock()
+	f.fail = errors.New("token: POST https://sts/connect/token: 503 Service Unavailable")
+	f.mu.Unlock()
+	clk.Add(40 * time.Second)
+	a.Refresh() // the background refresh fails
+	st, body, _ := getToken(hc, "p")
+	if st != 200 || body["access_token"] != "token-1" || body["expires_in"].(float64) != 20 {
+		t.Fatalf("while the STS is down: %d %v", st, body)
+	}
+	clk.Add(15 * time.Second) // 5 s left: inside the 10 s margin
+	callsBefore := f.Calls()
+	for range 20 {
+		st, body, _ = getToken(hc, "p")
+	}
+	if st != 503 || body["error"] != "token_unavailable" || !strings.Contains(body["reason"].(string), "503 Service Unavailable") {
+		t.Fatalf("after expiry: %d %v", st, body)
+	}
+	if extra := f.Calls() - callsBefore; extra > 1 {
+		t.Fatalf("20 callers made %d STS calls while it was down", extra)
+	}
+}
+
+func TestAuthSocketAndSecret(t *testing.T) {
+	f := &fakeSTS{}
+	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "p", Client: f}})
+	defer a.Close()
+	sock := serve(t, a, "")
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	if _, err := agent.Listen("0.0.0.0:0", ""); err == nil {
+		t.Fatal("listened on a non-loopback address")
+	}
+	if _, err := agent.Listen("unix:"+sock, ""); err == nil || !strings.Contains(err.Error(), "another agent") {
+		t.Fatalf("second agent on a live socket: %v", err)
+	}
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	secret, err := agent.WriteSecret(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(secretFile); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file mode %v", fi.Mode().Perm())
+	}
+	ln, err := agent.Listen("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: a.Handler(secret)}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	resp, err := http.Get(base + "/v1/token?profile=p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("no secret: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", base+"/v1/token?profile=p", nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("with the secret: %d", resp.StatusCode)
+	}
+	resp, _ = http.Get(base + "/healthz")
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz without the secret: %d", resp.StatusCode)
+	}
+}
+
+func TestDPoPEndpoint(t *testing.T) {
+	s := newSigner(t)
+	dp, _ := assertion.NewDPoP(s, assertion.DPoPConfig{})
+	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "dpop", Client: &fakeSTS{dpop: dp}}, {Name: "bearer", Client: &fakeSTS{}}})
+	defer a.Close()
+	hc := unixClient(serve(t, a, ""))
+	post := func(body string) (int, map[string]string) {
+		resp, err := hc.Post("http://agent/v1/dpop", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		b, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(b, &out)
+		if strings.Contains(string(b), `"d"`) {
+			t.Fatalf("response carries key material: %s", b)
+		}
+		return resp.StatusCode, out
+	}
+	st, out := post(`{"profile":"dpop","htm":"GET","htu":"https://api.example/v1/x?q=1","access_token":"tok"}`)
+	if st != 200 {
+		t.Fatalf("dpop: %d %v", st, out)
+	}
+	obj, err := jose.ParseSignedCompact(out["proof"], []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := obj.Verify(obj.Signatures[0].Protected.JSONWebKey)
+	if err != nil {
+		t.Fatalf("proof does not verify with its jwk: %v", err)
+	}
+	var c map[string]any
+	json.Unmarshal(payload, &c)
+	if c["htm"] != "GET" || c["htu"] != "https://api.example/v1/x" || c["ath"] != assertion.ATH("tok") {
+		t.Fatalf("claims %v", c)
+	}
+	if obj.Signatures[0].Protected.JSONWebKey.KeyID != "" || !obj.Signatures[0].Protected.JSONWebKey.IsPublic() {
+		t.Fatal("jwk header is not the bare public key")
+	}
+	if st, _ := post(`{"profile":"bearer","htm":"GET","htu":"https://x"}`); st != 400 {
+		t.Fatalf("bearer profile: %d", st)
+	}
+	if st, _ := post(`{"profile":"nope","htm":"GET","htu":"https://x"}`); st != 404 {
+		t.Fatalf("unknown profile: %d", st)
+	}
+	if st, _ := post(`{"profile":"dpop","htm":"GET","htu":"file:///etc/passwd"}`); st != 400 {
+		t.Fatalf("non-http htu: %d", st)
+	}
+}
+
+func TestMetricsAndReload(t *testing.T) {
+	f := &fakeSTS{}
+	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "p", Client: f, Fingerprint: "v1"}})
+	defer a.Close()
+	a.Metrics().SetKeyExpiry("p", time.Now().Add(30*24*time.Hour))
+	hc := unixClient(serve(t, a, ""))
+	getToken(hc, "p")
+	getToken(hc, "p")
+	resp, err := hc.Get("http://agent/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`jwkctl_agent_tokens_issued_total{profile="p"} 1`,
+		`jwkctl_agent_cache_hits_total{profile="p"} 1`,
+		`jwkctl_agent_sts_request_seconds_count{profile="p"} 1`,
+		`jwkctl_agent_token_expiry_seconds{profile="p",scope=""}`,
+		`jwkctl_agent_key_expiry_seconds{profile="p"} 2.59`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Same settings: the cached token survives a reload.
+	a.Reload([]*agent.Profile{{Name: "p", Client: f, Fingerprint: "v1"}})
+	if _, body, _ := getToken(hc, "p"); body["access_token"] != "token-1" || f.Calls() != 1 {
+		t.Fatalf("after an unchanged reload: %v, %d calls", body, f.Calls())
+	}
+	// Changed settings (a new key after rotation): a new token.
+	a.Reload([]*agent.Profile{{Name: "p", Client: f, Fingerprint: "v2"}})
+	if _, body, _ := getToken(hc, "p"); body["access_token"] != "token-2" {
+		t.Fatalf("after a changed reload: %v", body)
+	}
+	if st, _, _ := getToken(hc, "gone"); st != 404 {
+		t.Fatalf("unknown profile: %d", st)
+	}
+}

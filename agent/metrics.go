@@ -1,0 +1,122 @@
+package agent
+
+import (
+	"crypto"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+// Metrics are the agent's Prometheus metrics, in their own registry.
+type Metrics struct {
+	Registry        *prometheus.Registry
+	tokensIssued    *prometheus.CounterVec
+	cacheHits       *prometheus.CounterVec
+	stsLatency      *prometheus.HistogramVec
+	signatures      *prometheus.CounterVec
+	refreshFailures *prometheus.CounterVec
+
+	mu         sync.Mutex
+	agent      *Agent
+	keyExpiry  map[string]time.Time
+	now        func() time.Time
+	tokenDesc  *prometheus.Desc
+	keyExpDesc *prometheus.Desc
+}
+
+// NewMetrics makes the metrics and registers them.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_tokens_issued_total",
+			Help: "Tokens obtained from the STS."}, []string{"profile"}),
+		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_cache_hits_total",
+			Help: "Token requests answered from the cache."}, []string{"profile"}),
+		stsLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jwkctl_agent_sts_request_seconds",
+			Help: "Time for one token exchange with the STS, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"profile"}),
+		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_signatures_total",
+			Help: "Signatures made (client assertions and DPoP proofs), by key backend."}, []string{"backend"}),
+		refreshFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_refresh_failures_total",
+			Help: "Failed token refreshes."}, []string{"profile"}),
+		keyExpiry: map[string]time.Time{},
+		now:       time.Now,
+		tokenDesc: prometheus.NewDesc("jwkctl_agent_token_expiry_seconds",
+			"Seconds until the cached token expires.", []string{"profile", "scope"}, nil),
+		keyExpDesc: prometheus.NewDesc("jwkctl_agent_key_expiry_seconds",
+			"Seconds until the profile's registered key expires in Selvbetjening, when known.", []string{"profile"}, nil),
+	}
+	m.Registry.MustRegister(m.tokensIssued, m.cacheHits, m.stsLatency, m.signatures, m.refreshFailures, m)
+	return m
+}
+
+// SetKeyExpiry records when a profile's registered key expires (from
+// Selvbetjening, via key rotation or `jwkctl keys expiry`).
+func (m *Metrics) SetKeyExpiry(profile string, t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keyExpiry[profile] = t
+}
+
+func (m *Metrics) attach(a *Agent) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.agent = a
+	m.now = a.cfg.Now
+}
+
+// Describe implements prometheus.Collector for the expiry gauges.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.tokenDesc
+	ch <- m.keyExpDesc
+}
+
+// Collect implements prometheus.Collector: expiries as seconds from now.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	a, now := m.agent, m.now()
+	keys := make(map[string]time.Time, len(m.keyExpiry))
+	for k, v := range m.keyExpiry {
+		keys[k] = v
+	}
+	m.mu.Unlock()
+	if a != nil {
+		for k, exp := range a.expiries() {
+			ch <- prometheus.MustNewConstMetric(m.tokenDesc, prometheus.GaugeValue, exp.Sub(now).Seconds(), k[0], k[1])
+		}
+	}
+	for p, exp := range keys {
+		ch <- prometheus.MustNewConstMetric(m.keyExpDesc, prometheus.GaugeValue, exp.Sub(now).Seconds(), p)
+	}
+}
+
+// CountSignatures wraps a key so its signatures are counted under its
+// backend's scheme.
+func (m *Metrics) CountSignatures(k keystore.Key) keystore.Key {
+	c := m.signatures.WithLabelValues(k.URI().Scheme)
+	if r, ok := k.(keystore.AlgRestricted); ok {
+		return &countedRestricted{counted{k, c}, r}
+	}
+	return &counted{k, c}
+}
+
+type counted struct {
+	keystore.Key
+	c prometheus.Counter
+}
+
+func (k *counted) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	k.c.Inc()
+	return k.Key.Sign(r, d, o)
+}
+
+type countedRestricted struct {
+	counted
+	r keystore.AlgRestricted
+}
+
+func (k *countedRestricted) Algs() []jose.SignatureAlgorithm { return k.r.Algs() }

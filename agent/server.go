@@ -1,0 +1,207 @@
+package agent
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jwkctl/jwkctl/assertion"
+)
+
+// TokenResponse is what GET /v1/token answers: the cached token and how
+// long it has left. It never carries key material.
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// DPoPRequest asks POST /v1/dpop for a proof.
+type DPoPRequest struct {
+	Profile string `json:"profile"`
+	Method  string `json:"htm"`
+	URL     string `json:"htu"`
+	// AccessToken, when set, adds ath (its hash); the token is not stored.
+	AccessToken string `json:"access_token,omitempty"`
+	Nonce       string `json:"nonce,omitempty"`
+}
+
+// Handler serves the agent's HTTP API. With a non-empty secret every
+// request except /healthz must carry "Authorization: Bearer <secret>".
+func (a *Agent) Handler(secret string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/token", a.serveToken)
+	mux.HandleFunc("POST /v1/dpop", a.serveDPoP)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "profiles": a.Profiles()})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Metrics.Registry, promhttp.HandlerOpts{}))
+	if secret == "" {
+		return mux
+	}
+	want := []byte("Bearer " + secret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <the agent's secret file>")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (a *Agent) serveToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	profile := q.Get("profile")
+	if profile == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", "name a profile: /v1/token?profile=NAME")
+		return
+	}
+	var scopes []string
+	for _, s := range q["scope"] {
+		scopes = append(scopes, strings.Fields(s)...)
+	}
+	resp, expiry, err := a.Token(r.Context(), profile, scopes)
+	switch {
+	case errors.Is(err, ErrUnknownProfile):
+		writeError(w, http.StatusNotFound, "unknown_profile", err.Error())
+		return
+	case err != nil:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "token_unavailable", err.Error())
+		return
+	}
+	left := int64(expiry.Sub(a.cfg.Now()) / time.Second)
+	writeJSON(w, http.StatusOK, TokenResponse{AccessToken: resp.AccessToken, TokenType: resp.TokenType, ExpiresIn: left, Scope: resp.Scope})
+}
+
+func (a *Agent) serveDPoP(w http.ResponseWriter, r *http.Request) {
+	var req DPoPRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be JSON: {\"profile\",\"htm\",\"htu\"}")
+		return
+	}
+	p, err := a.Profile(req.Profile)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "unknown_profile", err.Error())
+		return
+	}
+	dp := p.Client.DPoP()
+	if dp == nil {
+		writeError(w, http.StatusBadRequest, "dpop_not_enabled", fmt.Sprintf("profile %s does not use DPoP", p.Name))
+		return
+	}
+	if !strings.HasPrefix(req.URL, "https://") && !strings.HasPrefix(req.URL, "http://") {
+		writeError(w, http.StatusBadRequest, "invalid_request", "htu must be an http(s) URL")
+		return
+	}
+	proof, err := dp.Proof(assertion.ProofRequest{Method: req.Method, URL: req.URL, Nonce: req.Nonce, AccessToken: req.AccessToken})
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"proof": proof})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, reason string) {
+	writeJSON(w, status, map[string]string{"error": code, "reason": reason})
+}
+
+// Listen opens the agent's listener: "unix:/path" (a socket created 0600,
+// or 0660 owned by group) or "127.0.0.1:PORT" (loopback only).
+func Listen(addr, group string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		if fi, err := os.Lstat(path); err == nil {
+			if fi.Mode()&os.ModeSocket == 0 {
+				return nil, fmt.Errorf("agent: %s exists and is not a socket; not replacing it", path)
+			}
+			// A stale socket from a previous run: refuse if something
+			// still answers on it.
+			if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("agent: another agent is listening on %s", path)
+			}
+			os.Remove(path)
+		}
+		// Create the socket with no access for others from the start
+		// (the umask is process-wide: Listen runs at start-up, before
+		// anything else creates files).
+		old := umask(0o177)
+		ln, err := net.Listen("unix", path)
+		umask(old)
+		if err != nil {
+			return nil, err
+		}
+		if group != "" {
+			g, err := user.LookupGroup(group)
+			if err != nil {
+				ln.Close()
+				return nil, fmt.Errorf("agent: --socket-group: %w", err)
+			}
+			gid, _ := strconv.Atoi(g.Gid)
+			if err := os.Chown(path, -1, gid); err != nil {
+				ln.Close()
+				return nil, err
+			}
+			if err := os.Chmod(path, 0o660); err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+		return ln, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: --listen %q: want unix:/path or 127.0.0.1:PORT", addr)
+	}
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("agent: --listen %s: TCP only on loopback (127.0.0.1 or [::1]); use a unix socket otherwise", addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// WriteSecret makes a random bearer secret and writes it to path, 0600,
+// replacing an older one.
+func WriteSecret(path string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
