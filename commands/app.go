@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,7 @@ func App() *cli.App {
 			callCommand(),
 			devCommand(),
 			quickstartCommand(),
+			serveCommand(),
 		},
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -140,13 +142,19 @@ func unrequire(f cli.Flag) bool {
 // Main runs app and returns the process exit code. Every error becomes one
 // line "jwkctl: …" on stderr; stdout carries data only.
 func Main(app *cli.App, args []string) int {
+	return MainContext(context.Background(), app, args)
+}
+
+// MainContext is Main with a context that cancels long-running commands
+// (jwkctl serve, jwkctl dev …).
+func MainContext(ctx context.Context, app *cli.App, args []string) int {
 	if app.Writer == nil {
 		app.Writer = os.Stdout
 	}
 	if app.ErrWriter == nil {
 		app.ErrWriter = os.Stderr
 	}
-	err := app.Run(args)
+	err := app.RunContext(ctx, args)
 	if cerr := keystore.CloseAll(); err == nil && cerr != nil {
 		err = cerr
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -17,6 +19,8 @@ func tokenCommand() *cli.Command {
 		&cli.BoolFlag{Name: "raw", Usage: "print only the access token", EnvVars: env("raw")},
 		&cli.BoolFlag{Name: "cache", Usage: "reuse a token cached on disk until shortly before it expires (files are 0600)", EnvVars: env("cache")},
 		&cli.PathFlag{Name: "cache-dir", Usage: "token cache `DIR` (default $XDG_CACHE_HOME/jwkctl/tokens)", EnvVars: env("cache-dir")},
+		&cli.StringFlag{Name: "agent", Usage: "get the token from a `jwkctl serve` agent at `ADDR` (unix:/path.sock or 127.0.0.1:PORT) for --profile", EnvVars: env("agent")},
+		&cli.PathFlag{Name: "agent-secret-file", Usage: "bearer secret `FILE` of a TCP agent", EnvVars: env("agent-secret-file")},
 	)
 	return &cli.Command{
 		Name:  "token",
@@ -34,6 +38,9 @@ func tokenCommand() *cli.Command {
 func runToken(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("token takes no arguments, got %q (scopes go in --scope)", c.Args().First())
+	}
+	if addr := c.String("agent"); addr != "" {
+		return runTokenFromAgent(c, addr)
 	}
 	var opts []token.SourceOption
 	if c.Bool("cache") || c.IsSet("cache-dir") {
@@ -69,4 +76,28 @@ func expiresText(t time.Time) string {
 		return "unknown"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// runTokenFromAgent asks a running agent instead of signing here.
+func runTokenFromAgent(c *cli.Context, addr string) error {
+	if c.String("profile") == "" {
+		return fmt.Errorf("--agent needs --profile NAME (the agent's profile)")
+	}
+	src := &token.AgentSource{Addr: addr, Profile: c.String("profile"), Scopes: splitSpaces(c.StringSlice("scope"))}
+	if f := c.Path("agent-secret-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("agent secret: %w", err)
+		}
+		src.Secret = strings.TrimSpace(string(b))
+	}
+	t, err := src.Fetch(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("raw") {
+		_, err := fmt.Fprintln(c.App.Writer, t.AccessToken)
+		return err
+	}
+	return writeJSON(c.App.Writer, t)
 }

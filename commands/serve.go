@@ -1,0 +1,174 @@
+package commands
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jwkctl/jwkctl/agent"
+	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/keystore"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run a local token agent: applications get tokens over a socket and never touch the key",
+		Description: "Holds the key URIs and client settings of one or more profiles from the config file and\n" +
+			"hands out cached, refreshed access tokens (and DPoP proofs) over a Unix socket or loopback:\n\n" +
+			"   GET  /v1/token?profile=NAME[&scope=…]   the token response, from cache\n" +
+			"   POST /v1/dpop {profile, htm, htu, access_token}   a DPoP proof signed by the profile's key\n" +
+			"   GET  /healthz, GET /metrics (Prometheus)\n\n" +
+			"A Unix socket is created 0600 (0660 with --socket-group). On TCP (loopback only) every request\n" +
+			"needs the bearer secret the agent writes to --secret-file. SIGHUP reloads the config file\n" +
+			"(tokens of unchanged profiles are kept); SIGINT/SIGTERM stop it gracefully. See docs/agent.md.",
+		Flags: append(profileFlagsForServe(),
+			&cli.StringFlag{Name: "listen", Usage: "`unix:/path.sock` or 127.0.0.1:PORT", Value: "unix:/run/jwkctl/jwkctl.sock", EnvVars: env("listen")},
+			&cli.StringFlag{Name: "socket-group", Usage: "let this `GROUP` use the socket (mode 0660)", EnvVars: env("socket-group")},
+			&cli.PathFlag{Name: "secret-file", Usage: "where a TCP agent writes its bearer secret (default: agent.secret next to the config file)", EnvVars: env("secret-file")},
+			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: env("log-format")},
+		),
+		Action: runServe,
+	}
+}
+
+func profileFlagsForServe() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "serve profile `NAME` (repeatable; default: every profile in the file)", EnvVars: env("profile")},
+		&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
+		&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS API `HOST:PORT` for profiles that do not set one", EnvVars: env("kms-endpoint")},
+	}
+}
+
+func runServe(c *cli.Context) error {
+	var handler slog.Handler = slog.NewTextHandler(c.App.ErrWriter, nil)
+	switch c.String("log-format") {
+	case "json":
+		handler = slog.NewJSONHandler(c.App.ErrWriter, nil)
+	case "text":
+	default:
+		return fmt.Errorf("--log-format must be text or json")
+	}
+	log := slog.New(handler)
+	path := c.Path("config")
+	if path == "" {
+		var err error
+		if path, err = profile.DefaultPath(); err != nil {
+			return err
+		}
+	}
+	metrics := agent.NewMetrics()
+	load := func(ctx context.Context) ([]*agent.Profile, error) {
+		return loadAgentProfiles(ctx, path, c.StringSlice("profile"), keystore.Options{Endpoint: c.String("kms-endpoint"), Log: log}, metrics, log)
+	}
+	profiles, err := load(c.Context)
+	if err != nil {
+		return err
+	}
+	a := agent.New(agent.Config{Logger: log, Metrics: metrics}, profiles)
+	defer a.Close()
+
+	addr := c.String("listen")
+	ln, err := agent.Listen(addr, c.String("socket-group"))
+	if err != nil {
+		return err
+	}
+	secret := ""
+	if !strings.HasPrefix(addr, "unix:") {
+		secretFile := c.Path("secret-file")
+		if secretFile == "" {
+			secretFile = filepath.Join(filepath.Dir(path), "agent.secret")
+		}
+		if secret, err = agent.WriteSecret(secretFile); err != nil {
+			ln.Close()
+			return fmt.Errorf("write the agent secret: %w", err)
+		}
+		log.Info("clients must send the bearer secret", "secret_file", secretFile)
+	}
+	srv := &http.Server{Handler: a.Handler(secret), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("jwkctl agent listening", "listen", addr, "profiles", strings.Join(a.Profiles(), ","))
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-errc:
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		case <-c.Context.Done():
+			return shutdown(srv, log)
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				return shutdown(srv, log)
+			}
+			next, err := load(c.Context)
+			if err != nil {
+				log.Error("reload failed; keeping the old profiles", "error", err)
+				continue
+			}
+			a.Reload(next)
+		}
+	}
+}
+
+func shutdown(srv *http.Server, log *slog.Logger) error {
+	log.Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
+
+// loadAgentProfiles builds the agent's profiles from the config file.
+func loadAgentProfiles(ctx context.Context, path string, only []string, base keystore.Options, m *agent.Metrics, log *slog.Logger) ([]*agent.Profile, error) {
+	f, err := profile.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	names := only
+	if len(names) == 0 {
+		names = f.Names()
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no profiles to serve in %s", path)
+	}
+	var out []*agent.Profile
+	for _, name := range names {
+		p, err := f.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		if p == nil {
+			return nil, fmt.Errorf("%w %q", profile.ErrNotFound, name)
+		}
+		client, err := profile.NewClient(ctx, p, profile.ClientOptions{Backend: base, Wrap: m.CountSignatures, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: %w", name, err)
+		}
+		b, _ := json.Marshal(p)
+		sum := sha256.Sum256(b)
+		backend := ""
+		if u, err := keystore.Parse(p.Key); err == nil {
+			backend = u.Scheme
+		}
+		out = append(out, &agent.Profile{Name: name, Client: client, Scopes: p.Scopes, Backend: backend, Fingerprint: hex.EncodeToString(sum[:])})
+	}
+	return out, nil
+}

@@ -1,0 +1,85 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/internal/devsts"
+	"github.com/jwkctl/jwkctl/internal/profile"
+)
+
+// jwkctl serve with a profile from the config file; jwkctl token --agent
+// gets a token from it without any key configuration.
+func TestServeAndTokenFromAgent(t *testing.T) {
+	dir := t.TempDir()
+	key, pub := testKey(t)
+	sts, stop, err := devsts.Start(devsts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := sts.RegisterClient("agent-client", []jose.JSONWebKey{pub}, []string{devsts.DemoScope}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	f := &profile.File{}
+	if err := f.Set("demo", &profile.Profile{Issuer: sts.Issuer(), ClientID: "agent-client", Key: key, DPoP: true, Scopes: []string{devsts.DemoScope}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(cfg); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	app := App()
+	app.Writer, app.ErrWriter = io.Discard, pw
+	done := make(chan int, 1)
+	go func() {
+		done <- MainContext(ctx, app, []string{"jwkctl", "serve", "--config", cfg, "--profile", "demo", "--listen", "unix:" + sock})
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "jwkctl agent listening") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket: %v %v", err, fi)
+	}
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(dir, "none.yaml"))
+	for range 3 {
+		out, errOut, code := runCLI(t, "token", "--agent", "unix:"+sock, "--profile", "demo")
+		if code != 0 {
+			t.Fatalf("token --agent: %s", errOut)
+		}
+		var resp map[string]any
+		if err := json.Unmarshal([]byte(out), &resp); err != nil || resp["token_type"] != "DPoP" || resp["access_token"] == "" {
+			t.Fatalf("agent token: %s", out)
+		}
+	}
+	if n := sts.TokensIssued(); n != 1 {
+		t.Fatalf("STS issued %d tokens for 3 agent requests, want 1", n)
+	}
+	_, errOut, code := runCLI(t, "token", "--agent", "unix:"+sock, "--profile", "nope")
+	if code == 0 || !strings.Contains(errOut, "unknown profile") {
+		t.Fatalf("unknown profile: %d %s", code, errOut)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+}
