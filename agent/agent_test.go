@@ -389,3 +389,42 @@ func TestMetricsAndReload(t *testing.T) {
 		t.Fatalf("unknown profile: %d", st)
 	}
 }
+
+// token.AgentSource, the Go client: an oauth2.TokenSource that caches, and
+// DPoP proofs from the agent.
+func TestAgentSource(t *testing.T) {
+	s := newSigner(t)
+	dp, _ := assertion.NewDPoP(s, assertion.DPoPConfig{})
+	f := &fakeSTS{dpop: dp}
+	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "p", Client: f}})
+	defer a.Close()
+	sock := serve(t, a, "")
+	src := &token.AgentSource{Addr: "unix:" + sock, Profile: "p"}
+	t1, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, _ := src.Token()
+	if t1.AccessToken != "token-1" || t2 != t1 || !t1.Expiry.After(time.Now()) {
+		t.Fatalf("tokens %v %v", t1, t2)
+	}
+	proof, err := src.Proof(context.Background(), "POST", "https://api.example/x", t1.AccessToken, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obj.Verify(s.Public()); err != nil {
+		t.Fatalf("proof is not signed by the profile's key: %v", err)
+	}
+	bad := &token.AgentSource{Addr: "unix:" + sock, Profile: "missing"}
+	if _, err := bad.Token(); !errors.Is(err, token.ErrAgent) || !strings.Contains(err.Error(), "unknown profile") {
+		t.Fatalf("unknown profile: %v", err)
+	}
+	down := &token.AgentSource{Addr: "unix:" + filepath.Join(t.TempDir(), "none.sock"), Profile: "p"}
+	if _, err := down.Token(); err == nil || !strings.Contains(err.Error(), "is `jwkctl serve` running?") {
+		t.Fatalf("no agent: %v", err)
+	}
+}
