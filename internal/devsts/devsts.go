@@ -77,6 +77,9 @@ type Server struct {
 	clients map[string]*client
 	seen    map[string]time.Time // jti → expiry, for assertions and proofs
 	issued  int
+	// The fake Selvbetjening API's bookkeeping.
+	keyExpiry map[string]time.Time // client/thumbprint → expiry
+	uploads   int
 }
 
 type client struct {
@@ -115,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, key: key, kid: kid, secret: secret, mux: http.NewServeMux(),
-		clients: map[string]*client{}, seen: map[string]time.Time{}}
+		clients: map[string]*client{}, seen: map[string]time.Time{}, keyExpiry: map[string]time.Time{}}
 	s.mux.HandleFunc("GET "+DiscoveryPath, s.discovery)
 	s.mux.HandleFunc("GET "+JWKSPath, s.jwks)
 	s.mux.HandleFunc("POST "+TokenPath, s.token)

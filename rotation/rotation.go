@@ -1,0 +1,572 @@
+package rotation
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/signer"
+	"github.com/jwkctl/jwkctl/token"
+)
+
+// DefaultOverlap is how long the old key stays in its backend after the
+// switch, so running processes and caches move over before it goes.
+const DefaultOverlap = 72 * time.Hour
+
+// Runner carries out a rotation for one profile of a config file.
+type Runner struct {
+	Store      Store
+	ConfigPath string
+	Profile    string
+	// Backend is the base for opening keys (KMS endpoint, logger).
+	Backend keystore.Options
+	// HTTPClient is the base client for the STS and Selvbetjening.
+	HTTPClient *http.Client
+	Now        func() time.Time
+	Log        *slog.Logger
+	// Hook, if set, runs right before (after=false) and right after
+	// (after=true) each step's side effect; an error stops the run there.
+	// Tests use it to inject crashes.
+	Hook func(step Step, after bool) error
+}
+
+// PlanRequest is what `rotate plan` asks for; empty fields get defaults.
+type PlanRequest struct {
+	NewKey      string
+	Alg         string
+	Bits        int
+	Overlap     time.Duration
+	Endpoint    string
+	JWKAsString bool
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (r *Runner) hook(s Step, after bool) error {
+	if r.Hook == nil {
+		return nil
+	}
+	return r.Hook(s, after)
+}
+
+func (r *Runner) loadProfile() (*profile.File, *profile.Profile, error) {
+	f, err := profile.Load(r.ConfigPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := f.Get(r.Profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p == nil {
+		return nil, nil, fmt.Errorf("%w %q", profile.ErrNotFound, r.Profile)
+	}
+	return f, p, nil
+}
+
+// Plan records a new rotation: the current key, the new key's URI (it
+// must not exist yet) and its algorithm.
+func (r *Runner) Plan(ctx context.Context, req PlanRequest) (*Journal, error) {
+	unlock, err := r.Store.Lock(r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return r.plan(ctx, req)
+}
+
+func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
+	if j, err := r.Store.Load(r.Profile); err == nil && j.Step != Retired {
+		return nil, fmt.Errorf("rotation: a rotation of %s is in progress (step %s): run `jwkctl rotate resume` or `jwkctl rotate abort`", r.Profile, j.Step)
+	}
+	_, p, err := r.loadProfile()
+	if err != nil {
+		return nil, err
+	}
+	if p.Issuer == "" {
+		return nil, fmt.Errorf("rotation: profile %s has no issuer", r.Profile)
+	}
+	cur, err := profile.OpenSigner(ctx, p, p.Key, p.Alg, profile.ClientOptions{Backend: r.Backend})
+	if err != nil {
+		return nil, fmt.Errorf("rotation: the current key does not open: %w", err)
+	}
+	alg := req.Alg
+	if alg == "" {
+		alg = string(cur.Alg())
+	}
+	a, err := signer.ParseAlg(alg)
+	if err != nil {
+		return nil, err
+	}
+	bits := req.Bits
+	if bits == 0 && a[0] != 'E' {
+		if rk, ok := cur.Key().Public().(*rsa.PublicKey); ok {
+			bits = rk.N.BitLen()
+		} else {
+			bits = keystore.DefaultRSABits
+		}
+	}
+	if a[0] == 'E' {
+		bits = 0
+	}
+	if _, err := keystore.SpecFor(a, bits); err != nil {
+		return nil, err
+	}
+	newKey := req.NewKey
+	if newKey == "" {
+		if newKey, err = deriveNewKey(p.Key, r.now()); err != nil {
+			return nil, err
+		}
+	}
+	u, err := keystore.Parse(newKey)
+	if err != nil {
+		return nil, err
+	}
+	j := &Journal{Version: 1, Profile: r.Profile, ClientID: p.ClientID, Issuer: p.Issuer, Step: Planned,
+		CurrentKey: p.Key, NewKey: newKey, Alg: string(a), Bits: bits, Overlap: Duration{req.Overlap}}
+	if j.Overlap.Duration == 0 {
+		j.Overlap.Duration = DefaultOverlap
+	}
+	j.Endpoint = req.Endpoint
+	if j.Endpoint == "" {
+		j.Endpoint = p.SelvbetjeningURL
+	}
+	if j.Endpoint == "" {
+		j.Endpoint = DefaultEndpoint(p.Issuer)
+	}
+	if err := token.CheckURL(j.Endpoint); err != nil {
+		return nil, err
+	}
+	opts := r.keyOptions(p)
+	if u.Scheme == keystore.SchemeGCPKMS {
+		if u.GCPKMS.Version != "" {
+			return nil, fmt.Errorf("rotation: give the new Cloud KMS key without a version (%s); KMS numbers versions itself", u.GCPKMS.KeyName())
+		}
+		if infos, err := keystore.List(ctx, newKey, opts); err == nil {
+			for _, in := range infos {
+				j.KMSVersionsBefore = append(j.KMSVersionsBefore, in.URI.String())
+			}
+		} else if !errors.Is(err, keystore.ErrNotFound) {
+			return nil, err
+		}
+	} else if _, err := keystore.Open(ctx, newKey, opts); err == nil {
+		return nil, fmt.Errorf("%w: the new key %s already exists; name another with --new-key", keystore.ErrExists, u)
+	} else if !errors.Is(err, keystore.ErrNotFound) {
+		return nil, fmt.Errorf("rotation: check the new key: %w", err)
+	}
+	j.History = append(j.History, Event{At: r.now(), Step: Planned, Note: fmt.Sprintf("rotate %s from %s to %s (%s)", p.ClientID, redact(p.Key), redact(newKey), a)})
+	if err := r.Store.Save(j); err != nil {
+		return nil, err
+	}
+	r.log().Info("rotation planned", "profile", r.Profile, "current", redact(p.Key), "new", redact(newKey), "alg", string(a))
+	return j, nil
+}
+
+func redact(uri string) string {
+	if u, err := keystore.Parse(uri); err == nil {
+		return u.String()
+	}
+	return "(unparsable URI)"
+}
+
+// deriveNewKey names the next key after the current one and a date.
+func deriveNewKey(current string, now time.Time) (string, error) {
+	u, err := keystore.Parse(current)
+	if err != nil {
+		return "", err
+	}
+	stamp := now.UTC().Format("20060102-150405")
+	switch u.Scheme {
+	case keystore.SchemeFile:
+		dir, base := filepath.Split(u.Path)
+		ext := filepath.Ext(base)
+		base = strings.TrimSuffix(base, ext)
+		if i := strings.LastIndex(base, "-20"); i > 0 {
+			base = base[:i] // client-20250101-… → client-<new stamp>
+		}
+		if ext == "" {
+			ext = ".json"
+		}
+		return (&keystore.URI{Scheme: keystore.SchemeFile, Path: dir + base + "-" + stamp + ext}).String(), nil
+	case keystore.SchemePKCS11:
+		a := *u.PKCS11
+		obj := a.Object
+		if i := strings.LastIndex(obj, "-20"); i > 0 {
+			obj = obj[:i]
+		}
+		if obj == "" {
+			obj = "jwkctl"
+		}
+		a.Object, a.ID, a.HasID = obj+"-"+stamp, nil, false
+		// The printed URI redacts a pin-value; profiles never hold one.
+		return (&keystore.URI{Scheme: keystore.SchemePKCS11, PKCS11: &a}).String(), nil
+	case keystore.SchemeGCPKMS:
+		return "gcpkms://" + u.GCPKMS.KeyName(), nil
+	}
+	return "", fmt.Errorf("rotation: cannot name a new key after %s; give --new-key", u)
+}
+
+func (r *Runner) keyOptions(p *profile.Profile) keystore.Options {
+	o := r.Backend
+	if p.KMSEndpoint != "" {
+		o.Endpoint = p.KMSEndpoint
+	}
+	return o
+}
+
+// Run carries the profile's rotation forward to step through (Activated,
+// or Retired to also remove the old key), resuming where the journal says
+// it stopped. retire must be true to go past Activated, and the overlap
+// must have passed unless force is set.
+func (r *Runner) Run(ctx context.Context, through Step, force bool) (*Journal, error) {
+	unlock, err := r.Store.Lock(r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	j, err := r.Store.Load(r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	for !j.Step.Done(through) {
+		if err := ctx.Err(); err != nil {
+			return j, err
+		}
+		next := order[j.Step.index()+1]
+		r.log().Info("rotation step", "profile", r.Profile, "step", string(next))
+		if err := r.do(ctx, j, next, force); err != nil {
+			return j, fmt.Errorf("rotation: step %s: %w", next, err)
+		}
+		j.Step = next
+		if err := r.Store.Save(j); err != nil {
+			return j, err
+		}
+	}
+	return j, nil
+}
+
+func (r *Runner) do(ctx context.Context, j *Journal, step Step, force bool) error {
+	_, p, err := r.loadProfile()
+	if err != nil {
+		return err
+	}
+	note := ""
+	switch step {
+	case Generated:
+		note, err = r.generate(ctx, j, p)
+	case SelfTested:
+		note, err = r.selfTest(ctx, j, p)
+	case Uploaded:
+		note, err = r.upload(ctx, j, p)
+	case Confirmed:
+		note, err = r.confirm(ctx, j, p)
+	case Activated:
+		note, err = r.activate(j)
+	case Retired:
+		note, err = r.retire(ctx, j, p, force)
+	}
+	if err != nil {
+		return err
+	}
+	j.History = append(j.History, Event{At: r.now(), Step: step, Note: note})
+	return nil
+}
+
+func (r *Runner) generate(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
+	opts := r.keyOptions(p)
+	a, _ := signer.ParseAlg(j.Alg)
+	spec, err := keystore.SpecFor(a, j.Bits)
+	if err != nil {
+		return "", err
+	}
+	if err := r.hook(Generated, false); err != nil {
+		return "", err
+	}
+	key, adopted, err := r.findNewKey(ctx, j, opts)
+	if err != nil {
+		return "", err
+	}
+	if key == nil {
+		u, err := keystore.Parse(j.NewKey)
+		if err != nil {
+			return "", err
+		}
+		if key, err = keystore.Generate(ctx, keystore.GenerateRequest{URI: u, Spec: spec, Options: opts}); err != nil {
+			return "", err
+		}
+	}
+	if err := r.hook(Generated, true); err != nil {
+		return "", err
+	}
+	jwk, err := signer.PublicJWK(key.Public(), a)
+	if err != nil {
+		return "", err
+	}
+	b, _ := json.Marshal(jwk)
+	j.NewKey, j.NewKid, j.NewPublicJWK = key.URI().String(), jwk.KeyID, b
+	if adopted {
+		return "found the new key from an interrupted run: " + jwk.KeyID, nil
+	}
+	return "generated " + spec.String() + " key " + jwk.KeyID, nil
+}
+
+// findNewKey finds a key an interrupted run generated but did not record.
+// Plan checked that the name was free, and the lock keeps other rotations
+// out, so a key there now is ours.
+func (r *Runner) findNewKey(ctx context.Context, j *Journal, opts keystore.Options) (keystore.Key, bool, error) {
+	u, err := keystore.Parse(j.NewKey)
+	if err != nil {
+		return nil, false, err
+	}
+	if u.Scheme != keystore.SchemeGCPKMS || u.GCPKMS.Version != "" {
+		k, err := keystore.Open(ctx, j.NewKey, opts)
+		switch {
+		case err == nil:
+			return k, true, nil
+		case errors.Is(err, keystore.ErrNotFound):
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	infos, err := keystore.List(ctx, j.NewKey, opts)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var fresh []string
+	for _, in := range infos {
+		if !slices.Contains(j.KMSVersionsBefore, in.URI.String()) {
+			fresh = append(fresh, in.URI.String())
+		}
+	}
+	switch len(fresh) {
+	case 0:
+		return nil, false, nil
+	case 1:
+		k, err := keystore.Open(ctx, fresh[0], opts)
+		return k, err == nil, err
+	}
+	return nil, false, fmt.Errorf("rotation: %d new versions of %s appeared since the plan (%s); disable the extra ones and resume", len(fresh), j.NewKey, strings.Join(fresh, ", "))
+}
+
+func (j *Journal) publicJWK() (jose.JSONWebKey, error) {
+	var jwk jose.JSONWebKey
+	if err := json.Unmarshal(j.NewPublicJWK, &jwk); err != nil || !jwk.IsPublic() {
+		return jwk, errors.New("rotation: the journal's public JWK is damaged")
+	}
+	return jwk, nil
+}
+
+// selfTest signs an assertion with the new key and verifies it against
+// the exact public JWK that will be uploaded.
+func (r *Runner) selfTest(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
+	s, err := profile.OpenSigner(ctx, p, j.NewKey, j.Alg, profile.ClientOptions{Backend: r.Backend})
+	if err != nil {
+		return "", err
+	}
+	ac, err := assertion.NewClient(s, assertion.Config{ClientID: j.ClientID, Audience: j.Issuer})
+	if err != nil {
+		return "", err
+	}
+	jws, err := ac.Sign()
+	if err != nil {
+		return "", err
+	}
+	jwk, err := j.publicJWK()
+	if err != nil {
+		return "", err
+	}
+	obj, err := jose.ParseSignedCompact(jws, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(j.Alg)})
+	if err != nil {
+		return "", err
+	}
+	if _, err := obj.Verify(&jwk); err != nil {
+		return "", fmt.Errorf("the new key's assertion does not verify with the JWK to be uploaded: %v", err)
+	}
+	if obj.Signatures[0].Header.KeyID != jwk.KeyID {
+		return "", fmt.Errorf("the assertion's kid %s is not the JWK's %s", obj.Signatures[0].Header.KeyID, jwk.KeyID)
+	}
+	return "assertion signed by the new key verified with the public JWK", nil
+}
+
+// selvbetjening returns a client for the API, authenticated with key.
+func (r *Runner) selvbetjening(ctx context.Context, j *Journal, p *profile.Profile, key string) (*Client, error) {
+	q := p.Clone()
+	q.Key, q.DPoP, q.Scopes, q.Resources = key, true, []string{Scope}, nil
+	if key != p.Key {
+		q.Alg = j.Alg
+	}
+	tc, err := profile.NewClient(ctx, q, profile.ClientOptions{Backend: r.Backend})
+	if err != nil {
+		return nil, err
+	}
+	src := token.NewSource(tc)
+	return &Client{Endpoint: j.Endpoint, HTTP: token.NewHTTPClient(src, r.HTTPClient)}, nil
+}
+
+func registered(keys []RegisteredKey, kid string) *RegisteredKey {
+	for i := range keys {
+		if keys[i].JWKThumbprint == kid || keys[i].Kid == kid {
+			return &keys[i]
+		}
+	}
+	return nil
+}
+
+func (r *Runner) upload(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
+	sb, err := r.selvbetjening(ctx, j, p, j.CurrentKey)
+	if err != nil {
+		return "", err
+	}
+	keys, err := sb.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	if k := registered(keys, j.NewKid); k != nil {
+		j.Expiration = k.Expiration
+		return "already registered by an interrupted run", nil
+	}
+	jwk, err := j.publicJWK()
+	if err != nil {
+		return "", err
+	}
+	if err := r.hook(Uploaded, false); err != nil {
+		return "", err
+	}
+	exp, err := sb.Upload(ctx, jwk)
+	if err != nil {
+		return "", err
+	}
+	if err := r.hook(Uploaded, true); err != nil {
+		return "", err
+	}
+	j.Expiration = &exp
+	return "registered " + j.NewKid + ", expires " + exp.Format(time.DateOnly), nil
+}
+
+// confirm checks the registration and gets a real token with the new key.
+func (r *Runner) confirm(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
+	sb, err := r.selvbetjening(ctx, j, p, j.CurrentKey)
+	if err != nil {
+		return "", err
+	}
+	keys, err := sb.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	if registered(keys, j.NewKid) == nil {
+		return "", fmt.Errorf("the new key %s is not in Selvbetjening's list yet", j.NewKid)
+	}
+	q := p.Clone()
+	q.Key, q.Alg = j.NewKey, j.Alg
+	tc, err := profile.NewClient(ctx, q, profile.ClientOptions{Backend: r.Backend})
+	if err != nil {
+		return "", err
+	}
+	resp, err := tc.Exchange(ctx, token.Request{})
+	if err != nil {
+		return "", fmt.Errorf("canary token with the new key: %w", err)
+	}
+	return fmt.Sprintf("canary: a %s token with the new key (scope %q)", resp.TokenType, resp.Scope), nil
+}
+
+// activate points the profile at the new key, atomically.
+func (r *Runner) activate(j *Journal) (string, error) {
+	f, p, err := r.loadProfile()
+	if err != nil {
+		return "", err
+	}
+	if err := r.hook(Activated, false); err != nil {
+		return "", err
+	}
+	if p.Key != j.NewKey {
+		q := p.Clone()
+		q.Key, q.Alg, q.NextKey = j.NewKey, j.Alg, ""
+		if err := f.Set(r.Profile, q); err != nil {
+			return "", err
+		}
+		if err := f.Save(r.ConfigPath); err != nil {
+			return "", err
+		}
+	}
+	if err := r.hook(Activated, true); err != nil {
+		return "", err
+	}
+	now := r.now()
+	j.ActivatedAt = &now
+	return "profile " + r.Profile + " now uses " + redact(j.NewKey) + "; reload running agents (systemctl reload jwkctl-agent / kill -HUP)", nil
+}
+
+// ErrOverlap: the old key may not be retired yet.
+var ErrOverlap = errors.New("rotation: the overlap period has not passed")
+
+func (r *Runner) retire(ctx context.Context, j *Journal, p *profile.Profile, force bool) (string, error) {
+	if j.ActivatedAt != nil && !force {
+		if until := j.ActivatedAt.Add(j.Overlap.Duration); r.now().Before(until) {
+			return "", fmt.Errorf("%w: the old key stays until %s (overlap %v); resume with --retire then, or --force-retire", ErrOverlap, until.Format(time.RFC3339), j.Overlap.Duration)
+		}
+	}
+	if err := r.hook(Retired, false); err != nil {
+		return "", err
+	}
+	err := keystore.Delete(ctx, j.CurrentKey, r.keyOptions(p))
+	if err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		return "", err
+	}
+	now := r.now()
+	j.RetiredAt = &now
+	return "old key " + redact(j.CurrentKey) + " removed from its backend; its registration expires in Selvbetjening on its own", nil
+}
+
+// Abort drops the journal. Keys are left where they are; the note says
+// what to clean up by hand.
+func (r *Runner) Abort(ctx context.Context) (string, error) {
+	unlock, err := r.Store.Lock(r.Profile)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	j, err := r.Store.Load(r.Profile)
+	if err != nil {
+		return "", err
+	}
+	var note string
+	switch {
+	case j.Step.Done(Activated):
+		note = "the profile already uses the new key; nothing to undo"
+	case j.Step.Done(Uploaded):
+		note = fmt.Sprintf("the new key %s stays registered in Selvbetjening until it expires, and in its backend at %s; the profile still uses the old key", j.NewKid, redact(j.NewKey))
+	case j.Step.Done(Generated):
+		note = fmt.Sprintf("the new key at %s was never uploaded; delete it with jwkctl keys delete --key '%s'", redact(j.NewKey), redact(j.NewKey))
+	default:
+		note = "nothing was created"
+	}
+	return note, r.Store.Remove(r.Profile)
+}

@@ -1,0 +1,400 @@
+package rotation_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/internal/devsts"
+	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/keystore"
+	_ "github.com/jwkctl/jwkctl/keystore/file"
+	"github.com/jwkctl/jwkctl/keystore/gcpkms"
+	"github.com/jwkctl/jwkctl/keystore/gcpkms/fakekms"
+	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
+	"github.com/jwkctl/jwkctl/keystore/pkcs11/softhsmtest"
+	"github.com/jwkctl/jwkctl/rotation"
+	"github.com/jwkctl/jwkctl/signer"
+	"github.com/jwkctl/jwkctl/token"
+)
+
+func TestMain(m *testing.M) { os.Exit(softhsmtest.Main(m)) }
+
+type fixture struct {
+	sts     *devsts.Server
+	dir     string
+	config  string
+	oldKey  string
+	oldKid  string
+	journal rotation.Store
+}
+
+const clientID = "rotating-client"
+
+// newFixture: a dev STS with the fake Selvbetjening API, a client whose
+// current key is at oldKey, and a profile "prod" using it.
+func newFixture(t *testing.T, oldKey string, alg jose.SignatureAlgorithm, bits int, backend keystore.Options) *fixture {
+	t.Helper()
+	sts, stop, err := devsts.Start(devsts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	sts.EnableSelvbetjening()
+	spec, _ := keystore.SpecFor(alg, bits)
+	k, err := keystore.Generate(context.Background(), keystore.GenerateRequest{URI: keystore.MustParse(oldKey), Spec: spec, Options: backend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, _ := signer.PublicJWK(k.Public(), alg)
+	if err := sts.RegisterClient(clientID, []jose.JSONWebKey{jwk}, []string{devsts.DemoScope, devsts.SelvbetjeningScope}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f := &fixture{sts: sts, dir: dir, config: filepath.Join(dir, "config.yaml"), oldKey: k.URI().String(), oldKid: jwk.KeyID,
+		journal: rotation.Store{Dir: filepath.Join(dir, "journal")}}
+	pf := &profile.File{}
+	p := &profile.Profile{Issuer: sts.Issuer(), ClientID: clientID, Key: f.oldKey, DPoP: true, Scopes: []string{devsts.DemoScope}, KMSEndpoint: backend.Endpoint}
+	if err := pf.Set("prod", p); err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Save(f.config); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) runner(hook func(rotation.Step, bool) error) *rotation.Runner {
+	return &rotation.Runner{Store: f.journal, ConfigPath: f.config, Profile: "prod", Hook: hook}
+}
+
+func (f *fixture) profileKey(t *testing.T) string {
+	t.Helper()
+	pf, err := profile.Load(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf.Profiles["prod"].Key
+}
+
+// tokenWith gets a token for the profile's client with the given key.
+func (f *fixture) tokenWith(t *testing.T, key string) error {
+	t.Helper()
+	pf, _ := profile.Load(f.config)
+	p := pf.Profiles["prod"].Clone()
+	p.Key, p.Alg = key, ""
+	c, err := profile.NewClient(context.Background(), p, profile.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	_, err = c.Exchange(context.Background(), token.Request{})
+	return err
+}
+
+func TestRotateFileToFile(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "keys", "client.json"), jose.ES256, 0, keystore.Options{})
+	r := f.runner(nil)
+	j, err := r.Plan(context.Background(), rotation.PlanRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(j.NewKey, "file:") || j.NewKey == f.oldKey || j.Alg != "ES256" {
+		t.Fatalf("plan %+v", j)
+	}
+	if _, err := r.Plan(context.Background(), rotation.PlanRequest{}); err == nil || !strings.Contains(err.Error(), "in progress") {
+		t.Fatalf("second plan: %v", err)
+	}
+	j, err = r.Run(context.Background(), rotation.Activated, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Step != rotation.Activated || j.Expiration == nil || j.NewKid == "" {
+		t.Fatalf("journal %+v", j)
+	}
+	if got := f.sts.ClientKeyIDs(clientID); !slices.Contains(got, j.NewKid) || !slices.Contains(got, f.oldKid) || len(got) != 2 {
+		t.Fatalf("registered keys %v", got)
+	}
+	if f.profileKey(t) != j.NewKey {
+		t.Fatalf("profile key %s, want %s", f.profileKey(t), j.NewKey)
+	}
+	if err := f.tokenWith(t, j.NewKey); err != nil {
+		t.Fatalf("token with the new key: %v", err)
+	}
+	// Retiring waits for the overlap unless forced.
+	if _, err := r.Run(context.Background(), rotation.Retired, false); !errors.Is(err, rotation.ErrOverlap) {
+		t.Fatalf("retire before the overlap: %v", err)
+	}
+	if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); err != nil {
+		t.Fatalf("old key gone before retirement: %v", err)
+	}
+	if j, err = r.Run(context.Background(), rotation.Retired, true); err != nil || j.Step != rotation.Retired {
+		t.Fatalf("forced retire: %v", err)
+	}
+	if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("old key after retirement: %v", err)
+	}
+	fi, _ := os.Stat(filepath.Join(f.journal.Dir, "prod.json"))
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("journal mode %v", fi.Mode().Perm())
+	}
+}
+
+var errCrash = errors.New("injected crash")
+
+// A crash before or after each side effect, and a cancelled context
+// between steps; then resume. Every case ends with exactly one new key,
+// exactly one upload, the profile switched, and the old key usable until
+// activation.
+func TestCrashAndResume(t *testing.T) {
+	type point struct {
+		step  rotation.Step
+		after bool
+	}
+	var points []point
+	for _, s := range []rotation.Step{rotation.Generated, rotation.Uploaded, rotation.Activated} {
+		points = append(points, point{s, false}, point{s, true})
+	}
+	for _, pt := range points {
+		t.Run(fmt.Sprintf("%s/after=%v", pt.step, pt.after), func(t *testing.T) {
+			keyDir := filepath.Join(t.TempDir(), "keys")
+			f := newFixture(t, "file:"+filepath.Join(keyDir, "client.json"), jose.ES256, 0, keystore.Options{})
+			crashing := f.runner(func(s rotation.Step, after bool) error {
+				if s == pt.step && after == pt.after {
+					return errCrash
+				}
+				return nil
+			})
+			if _, err := crashing.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := crashing.Run(context.Background(), rotation.Activated, false); !errors.Is(err, errCrash) {
+				t.Fatalf("crash run: %v", err)
+			}
+			if !pt.step.Done(rotation.Activated) || !pt.after {
+				// Not yet activated (or the profile write may not have
+				// happened): the old key still works.
+				if err := f.tokenWith(t, f.oldKey); err != nil {
+					t.Fatalf("old key after the crash: %v", err)
+				}
+			}
+			j, err := f.runner(nil).Run(context.Background(), rotation.Activated, false)
+			if err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			entries, _ := os.ReadDir(keyDir)
+			if len(entries) != 2 {
+				t.Fatalf("%d key files after resume, want old + one new", len(entries))
+			}
+			if n := f.sts.SelvbetjeningUploads(); n != 1 {
+				t.Fatalf("%d uploads, want 1", n)
+			}
+			if got := f.sts.ClientKeyIDs(clientID); len(got) != 2 || !slices.Contains(got, j.NewKid) {
+				t.Fatalf("registered %v", got)
+			}
+			if f.profileKey(t) != j.NewKey || j.Step != rotation.Activated {
+				t.Fatalf("not activated: %s %s", f.profileKey(t), j.Step)
+			}
+		})
+	}
+	t.Run("cancelled between steps", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		r := f.runner(func(s rotation.Step, after bool) error {
+			if s == rotation.Uploaded && after {
+				cancel()
+			}
+			return nil
+		})
+		r.Plan(context.Background(), rotation.PlanRequest{})
+		if j, err := r.Run(ctx, rotation.Activated, false); !errors.Is(err, context.Canceled) || j.Step != rotation.Uploaded {
+			t.Fatalf("cancelled run: %v at %s", err, j.Step)
+		}
+		if _, err := f.runner(nil).Run(context.Background(), rotation.Activated, false); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.sts.SelvbetjeningUploads(); n != 1 {
+			t.Fatalf("%d uploads", n)
+		}
+	})
+}
+
+func TestUploadRejected(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		want   error
+		text   string
+	}{
+		{401, rotation.ErrUnauthorized, "nhn:selvbetjening/client"},
+		{403, rotation.ErrForbidden, "grant it"},
+		{400, rotation.ErrBadRequest, "Invalid JWK"},
+		{503, rotation.ErrServer, "try again later"},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet {
+					w.Header().Set("Content-Type", "application/json")
+					w.Write([]byte("[]"))
+					return
+				}
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(tc.status)
+				fmt.Fprintf(w, `{"type":"about:blank","title":"Invalid JWK","status":%d,"detail":"refused"}`, tc.status)
+			}))
+			defer api.Close()
+			r := f.runner(nil)
+			if _, err := r.Plan(context.Background(), rotation.PlanRequest{Endpoint: api.URL + "/v1/client-secret"}); err != nil {
+				t.Fatal(err)
+			}
+			j, err := r.Run(context.Background(), rotation.Activated, false)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+				t.Fatalf("got %v, want %v mentioning %q", err, tc.want, tc.text)
+			}
+			if j.Step != rotation.SelfTested || f.profileKey(t) != f.oldKey {
+				t.Fatalf("after a refused upload: step %s, profile key %s", j.Step, f.profileKey(t))
+			}
+		})
+	}
+}
+
+func TestRotateIntoSoftHSM(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	t.Run("file to SoftHSM", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.PS256, 2048, keystore.Options{})
+		r := f.runner(nil)
+		if _, err := r.Plan(context.Background(), rotation.PlanRequest{NewKey: tok.URI("rotated-from-file"), Alg: "ES256"}); err != nil {
+			t.Fatal(err)
+		}
+		j, err := r.Run(context.Background(), rotation.Activated, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(f.profileKey(t), "pkcs11:") || !strings.Contains(j.NewKey, "object=rotated-from-file") {
+			t.Fatalf("profile key %s", f.profileKey(t))
+		}
+		if err := f.tokenWith(t, j.NewKey); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("SoftHSM to SoftHSM", func(t *testing.T) {
+		f := newFixture(t, tok.URI("hsm-current"), jose.ES256, 0, keystore.Options{})
+		r := f.runner(nil)
+		j, err := r.Plan(context.Background(), rotation.PlanRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(j.NewKey, "object=hsm-current-20") {
+			t.Fatalf("derived new key %s", j.NewKey)
+		}
+		if j, err = r.Run(context.Background(), rotation.Retired, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
+			t.Fatalf("old HSM key after retirement: %v", err)
+		}
+	})
+}
+
+func TestRotateKMSVersions(t *testing.T) {
+	gcpkms.PollInterval = time.Millisecond
+	kms, addr, stop, err := fakekms.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	kmsOpts := keystore.Options{Endpoint: addr}
+	const key = "gcpkms://projects/p/locations/europe-north1/keyRings/r/cryptoKeys/helseid"
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	if _, err := keystore.Generate(context.Background(), keystore.GenerateRequest{URI: keystore.MustParse(key), Spec: spec, Options: kmsOpts}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	pf, _ := profile.Load(f.config)
+	pf.Profiles["prod"].KMSEndpoint = addr
+	pf.Save(f.config)
+	crashing := f.runner(func(s rotation.Step, after bool) error {
+		if s == rotation.Generated && after {
+			return errCrash
+		}
+		return nil
+	})
+	if _, err := crashing.Plan(context.Background(), rotation.PlanRequest{NewKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashing.Run(context.Background(), rotation.Activated, false); !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	j, err := f.runner(nil).Run(context.Background(), rotation.Activated, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(j.NewKey, "/cryptoKeyVersions/2") {
+		t.Fatalf("new key %s, want version 2 (made once, adopted on resume)", j.NewKey)
+	}
+	infos, _ := keystore.List(context.Background(), key, kmsOpts)
+	if len(infos) != 2 {
+		t.Fatalf("%d versions, want 2", len(infos))
+	}
+	if kms.SignRPCs() == 0 {
+		t.Fatal("the KMS key was never used to sign")
+	}
+}
+
+func TestLock(t *testing.T) {
+	s := rotation.Store{Dir: t.TempDir()}
+	unlock, err := s.Lock("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock("p"); !errors.Is(err, rotation.ErrLocked) {
+		t.Fatalf("second lock: %v", err)
+	}
+	unlock()
+	host, _ := os.Hostname()
+	os.WriteFile(filepath.Join(s.Dir, "p.lock"), []byte(fmt.Sprintf("999999999@%s\n", host)), 0o600)
+	unlock, err = s.Lock("p")
+	if err != nil {
+		t.Fatalf("stale lock not taken over: %v", err)
+	}
+	unlock()
+}
+
+func TestUploadAsJSONString(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	pf, _ := profile.Load(f.config)
+	p := pf.Profiles["prod"].Clone()
+	p.Scopes = []string{rotation.Scope}
+	c, err := profile.NewClient(context.Background(), p, profile.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := &rotation.Client{Endpoint: rotation.DefaultEndpoint(f.sts.Issuer()), HTTP: token.NewHTTPClient(token.NewSource(c), nil), JWKAsString: true}
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwk, _ := signer.PublicJWK(newKey.Public(), jose.ES256)
+	exp, err := sb.Upload(context.Background(), jwk)
+	if err != nil || exp.Before(time.Now()) {
+		t.Fatalf("upload as string: %v %v", exp, err)
+	}
+	keys, err := sb.List(context.Background())
+	if err != nil || len(keys) != 2 || keys[1].Expiration == nil {
+		t.Fatalf("list: %v %+v", err, keys)
+	}
+	priv := jose.JSONWebKey{Key: newKey}
+	if _, err := sb.Upload(context.Background(), priv); err == nil {
+		t.Fatal("uploaded a private key")
+	}
+}
+
