@@ -397,4 +397,3 @@ func TestUploadAsJSONString(t *testing.T) {
 		t.Fatal("uploaded a private key")
 	}
 }
-
