@@ -43,6 +43,7 @@ func App() *cli.App {
 			devCommand(),
 			quickstartCommand(),
 			serveCommand(),
+			rotateCommand(),
 		},
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -33,7 +33,9 @@ func devSTSCommand() *cli.Command {
 		Usage: "serve a HelseID-like dev STS on loopback, with clients registered from public JWK files",
 		Description: "A small token service for local development: discovery, JWKS, a token endpoint for\n" +
 			"client_credentials with private_key_jwt, DPoP with nonces, and a demo API at\n" +
-			devsts.DemoAPIPath + "{herId} that needs scope " + devsts.DemoScope + ". Not for production.\n\n" +
+			devsts.DemoAPIPath + "{herId} that needs scope " + devsts.DemoScope + ", and a fake of Selvbetjening's\n" +
+			"client-secret API at " + devsts.SelvbetjeningPath + " (scope " + devsts.SelvbetjeningScope + ") for trying key rotation.\n" +
+			"Not for production.\n\n" +
 			"Example:\n" +
 			"   jwkctl keys public --key file:keys/demo.json > demo.jwk\n" +
 			"   jwkctl dev sts --listen 127.0.0.1:8443 --client 'demo=demo.jwk:" + devsts.DemoScope + "'",
@@ -83,6 +85,7 @@ func runDevSTS(c *cli.Context) error {
 		return err
 	}
 	defer stop()
+	sts.EnableSelvbetjening()
 	for _, r := range regs {
 		if err := sts.RegisterClient(r.id, r.keys, r.scopes); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/keystore/file"
@@ -31,6 +32,7 @@ func keysCommand() *cli.Command {
 			keysListCommand(),
 			keysDeleteCommand(),
 			keysInitSoftHSMCommand(),
+			keysExpiryCommand(),
 		},
 	}
 }
@@ -129,10 +131,9 @@ func progress(w io.Writer, what string) func(ok bool) {
 	}
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal reports whether f is a terminal (not merely a character
+// device: /dev/null is one too).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func keysPublicCommand() *cli.Command {
 	return &cli.Command{

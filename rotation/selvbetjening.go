@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/token"
 )
 
 // Scope is the HelseID scope the client-secret API requires, in a
@@ -210,4 +213,21 @@ func oneLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// ProfileClient is a client-secret API client for a profile's client,
+// authenticated with the profile's current key (a DPoP-bound token for
+// Scope). The endpoint is the profile's, else the one matching its issuer.
+func ProfileClient(ctx context.Context, p *profile.Profile, o profile.ClientOptions, base *http.Client) (*Client, error) {
+	q := p.Clone()
+	q.DPoP, q.Scopes, q.Resources = true, []string{Scope}, nil
+	tc, err := profile.NewClient(ctx, q, o)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := p.SelvbetjeningURL
+	if endpoint == "" {
+		endpoint = DefaultEndpoint(p.Issuer)
+	}
+	return &Client{Endpoint: endpoint, HTTP: token.NewHTTPClient(token.NewSource(tc), base)}, nil
 }

@@ -1,0 +1,241 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/rotation"
+)
+
+func rotateCommand() *cli.Command {
+	common := func(extra ...cli.Flag) []cli.Flag {
+		return append([]cli.Flag{
+			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "the profile whose key to rotate", Required: true, EnvVars: env("profile")},
+			&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
+			&cli.PathFlag{Name: "journal-dir", Usage: "where rotation journals live (default $XDG_STATE_HOME/jwkctl/rotations)", EnvVars: env("journal-dir")},
+			&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS API `HOST:PORT`", EnvVars: env("kms-endpoint")},
+		}, extra...)
+	}
+	planFlags := []cli.Flag{
+		&cli.StringFlag{Name: "new-key", Usage: "URI of the new key (default: next to the current one, named by date; another backend moves the client there)", EnvVars: env("new-key")},
+		&cli.StringFlag{Name: "alg", Usage: "algorithm of the new key (default: the current key's)", EnvVars: env("alg")},
+		&cli.IntFlag{Name: "bits", Usage: "RSA size of the new key (default: the current key's)", EnvVars: env("bits")},
+		&cli.DurationFlag{Name: "overlap", Usage: "how long the old key stays in its backend after the switch", Value: rotation.DefaultOverlap, EnvVars: env("overlap")},
+		&cli.StringFlag{Name: "selvbetjening-url", Usage: "client-secret API `URL` (default: from the profile, else the one matching the issuer)", EnvVars: env("selvbetjening-url")},
+		&cli.BoolFlag{Name: "jwk-as-string", Usage: "send the JWK as a JSON string, as older Selvbetjening samples did"},
+	}
+	retireFlags := []cli.Flag{
+		&cli.BoolFlag{Name: "retire", Usage: "after activation, delete the old key from its backend (once the overlap has passed)"},
+		&cli.BoolFlag{Name: "force-retire", Usage: "retire before the overlap has passed"},
+		&cli.BoolFlag{Name: "yes", Usage: "confirm deleting the old key without asking"},
+	}
+	return &cli.Command{
+		Name:  "rotate",
+		Usage: "rotate a profile's key through NHN Selvbetjening, with the new key born in its backend",
+		Description: "A rotation runs as journaled steps: plan → generate → self-test → upload → confirm\n" +
+			"(a canary token with the new key) → activate (the profile switches) → retire (the old\n" +
+			"key is deleted, after an overlap, only when asked). If anything fails, fix the cause and\n" +
+			"run `jwkctl rotate resume`: no step is done twice. See docs/rotation.md.",
+		Subcommands: []*cli.Command{
+			{Name: "plan", Usage: "record a rotation without doing it", Flags: common(planFlags...), Action: runRotatePlan},
+			{Name: "run", Usage: "plan (unless planned) and rotate up to activation", Flags: common(append(planFlags, retireFlags...)...), Action: runRotateRun},
+			{Name: "resume", Usage: "carry on an interrupted or planned rotation", Flags: common(retireFlags...), Action: runRotateResume},
+			{Name: "status", Usage: "show where a rotation stands", Flags: common(outputFlag()), Action: runRotateStatus},
+			{Name: "abort", Usage: "drop a rotation's journal (keys are left; it says what to clean up)", Flags: common(&cli.BoolFlag{Name: "yes", Usage: "do not ask"}), Action: runRotateAbort},
+		},
+	}
+}
+
+func defaultJournalDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "jwkctl", "rotations"), nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(h, ".local", "state", "jwkctl", "rotations"), nil
+}
+
+func rotationRunner(c *cli.Context) (*rotation.Runner, error) {
+	cfg := c.Path("config")
+	if cfg == "" {
+		var err error
+		if cfg, err = profile.DefaultPath(); err != nil {
+			return nil, err
+		}
+	}
+	dir := c.Path("journal-dir")
+	if dir == "" {
+		var err error
+		if dir, err = defaultJournalDir(); err != nil {
+			return nil, err
+		}
+	}
+	log := stderrLogger(c)
+	return &rotation.Runner{
+		Store: rotation.Store{Dir: dir}, ConfigPath: cfg, Profile: c.String("profile"),
+		Backend: keystore.Options{Endpoint: c.String("kms-endpoint"), Log: log}, Log: log,
+	}, nil
+}
+
+func planRequest(c *cli.Context) rotation.PlanRequest {
+	return rotation.PlanRequest{NewKey: c.String("new-key"), Alg: c.String("alg"), Bits: c.Int("bits"),
+		Overlap: c.Duration("overlap"), Endpoint: c.String("selvbetjening-url"), JWKAsString: c.Bool("jwk-as-string")}
+}
+
+func runRotatePlan(c *cli.Context) error {
+	r, err := rotationRunner(c)
+	if err != nil {
+		return err
+	}
+	j, err := r.Plan(c.Context, planRequest(c))
+	if err != nil {
+		return err
+	}
+	printJournal(c, j)
+	fmt.Fprintln(c.App.ErrWriter, "planned; run `jwkctl rotate resume --profile "+j.Profile+"` to carry it out")
+	return nil
+}
+
+func runRotateRun(c *cli.Context) error {
+	r, err := rotationRunner(c)
+	if err != nil {
+		return err
+	}
+	if _, err := r.Store.Load(r.Profile); errors.Is(err, rotation.ErrNoJournal) {
+		if _, err := r.Plan(c.Context, planRequest(c)); err != nil {
+			return err
+		}
+	} else if err == nil {
+		j, _ := r.Store.Load(r.Profile)
+		if j.Step == rotation.Retired {
+			if _, err := r.Plan(c.Context, planRequest(c)); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(c.App.ErrWriter, "a rotation is already at step %s; carrying it on\n", j.Step)
+		}
+	} else {
+		return err
+	}
+	return resume(c, r)
+}
+
+func runRotateResume(c *cli.Context) error {
+	r, err := rotationRunner(c)
+	if err != nil {
+		return err
+	}
+	return resume(c, r)
+}
+
+func resume(c *cli.Context, r *rotation.Runner) error {
+	through := rotation.Activated
+	if c.Bool("retire") || c.Bool("force-retire") {
+		j, err := r.Store.Load(r.Profile)
+		if err != nil {
+			return err
+		}
+		if !c.Bool("yes") {
+			if err := confirm(c, fmt.Sprintf("After activation, delete the old key %s from its backend? This cannot be undone.", redactURI(j.CurrentKey))); err != nil {
+				return err
+			}
+		}
+		through = rotation.Retired
+	}
+	j, err := r.Run(c.Context, through, c.Bool("force-retire"))
+	if j != nil {
+		printJournal(c, j)
+	}
+	if err != nil {
+		if j != nil {
+			return fmt.Errorf("%w (the journal is at step %s; fix the cause and run jwkctl rotate resume --profile %s)", err, j.Step, r.Profile)
+		}
+		return err
+	}
+	return nil
+}
+
+func runRotateStatus(c *cli.Context) error {
+	r, err := rotationRunner(c)
+	if err != nil {
+		return err
+	}
+	j, err := r.Store.Load(r.Profile)
+	if err != nil {
+		return err
+	}
+	if c.String("output") == "json" {
+		return writeJSON(c.App.Writer, j)
+	}
+	printJournal(c, j)
+	return nil
+}
+
+func runRotateAbort(c *cli.Context) error {
+	r, err := rotationRunner(c)
+	if err != nil {
+		return err
+	}
+	if !c.Bool("yes") {
+		if err := confirm(c, "Drop the rotation journal of "+r.Profile+"?"); err != nil {
+			return err
+		}
+	}
+	note, err := r.Abort(c.Context)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.ErrWriter, "aborted: "+note)
+	return nil
+}
+
+func printJournal(c *cli.Context, j *rotation.Journal) {
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "profile\t%s (client %s)\n", j.Profile, j.ClientID)
+	fmt.Fprintf(tw, "step\t%s\n", j.Step)
+	fmt.Fprintf(tw, "current key\t%s\n", redactURI(j.CurrentKey))
+	fmt.Fprintf(tw, "new key\t%s\n", redactURI(j.NewKey))
+	if j.NewKid != "" {
+		fmt.Fprintf(tw, "new kid\t%s\n", j.NewKid)
+	}
+	if j.Expiration != nil {
+		fmt.Fprintf(tw, "registered until\t%s\n", j.Expiration.Format(time.DateOnly))
+	}
+	for _, e := range j.History {
+		fmt.Fprintf(tw, "  %s\t%s: %s\n", e.At.Format(time.RFC3339), e.Step, e.Note)
+	}
+	tw.Flush()
+}
+
+func redactURI(s string) string {
+	if u, err := keystore.Parse(s); err == nil {
+		return u.String()
+	}
+	return s
+}
+
+// confirm asks on the terminal; without one it refuses.
+func confirm(c *cli.Context, question string) error {
+	in, isFile := c.App.Reader.(*os.File)
+	if c.App.Reader == nil || (isFile && !isTerminal(in)) {
+		return errors.New("this needs confirmation: run it in a terminal or add --yes")
+	}
+	fmt.Fprintf(c.App.ErrWriter, "%s Type yes to confirm: ", question)
+	var answer string
+	fmt.Fscanln(c.App.Reader, &answer)
+	if strings.TrimSpace(answer) != "yes" {
+		return errors.New("not confirmed")
+	}
+	return nil
+}
