@@ -21,6 +21,7 @@ import (
 	"github.com/jwkctl/jwkctl/agent"
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/rotation"
 )
 
 func serveCommand() *cli.Command {
@@ -40,6 +41,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "socket-group", Usage: "let this `GROUP` use the socket (mode 0660)", EnvVars: env("socket-group")},
 			&cli.PathFlag{Name: "secret-file", Usage: "where a TCP agent writes its bearer secret (default: agent.secret next to the config file)", EnvVars: env("secret-file")},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: env("log-format")},
+			&cli.DurationFlag{Name: "key-expiry-interval", Usage: "how often to ask Selvbetjening when each profile's key expires, for the key expiry metric (0: never; needs scope nhn:selvbetjening/client)", Value: 6 * time.Hour, EnvVars: env("key-expiry-interval")},
 		),
 		Action: runServe,
 	}
@@ -102,6 +104,9 @@ func runServe(c *cli.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("jwkctl agent listening", "listen", addr, "profiles", strings.Join(a.Profiles(), ","))
+	if every := c.Duration("key-expiry-interval"); every > 0 {
+		go watchKeyExpiry(c.Context, path, c.StringSlice("profile"), keystore.Options{Endpoint: c.String("kms-endpoint"), Log: log}, metrics, log, every)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -171,4 +176,66 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 		out = append(out, &agent.Profile{Name: name, Client: client, Scopes: p.Scopes, Backend: backend, Fingerprint: hex.EncodeToString(sum[:])})
 	}
 	return out, nil
+}
+
+// watchKeyExpiry feeds the key expiry metric from Selvbetjening's list of
+// registered keys, for every served profile, now and then every interval.
+func watchKeyExpiry(ctx context.Context, path string, only []string, base keystore.Options, m *agent.Metrics, log *slog.Logger, every time.Duration) {
+	check := func() {
+		f, err := profile.Load(path)
+		if err != nil {
+			return
+		}
+		names := only
+		if len(names) == 0 {
+			names = f.Names()
+		}
+		for _, name := range names {
+			p, err := f.Get(name)
+			if err != nil || p == nil {
+				continue
+			}
+			exp, err := currentKeyExpiry(ctx, p, base)
+			if err != nil {
+				log.Info("key expiry unknown", "profile", name, "reason", err)
+				continue
+			}
+			m.SetKeyExpiry(name, exp)
+			log.Info("key expiry known", "profile", name, "expires", exp.Format(time.DateOnly))
+		}
+	}
+	check()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			check()
+		}
+	}
+}
+
+// currentKeyExpiry asks Selvbetjening when the profile's current key expires.
+func currentKeyExpiry(ctx context.Context, p *profile.Profile, base keystore.Options) (time.Time, error) {
+	opts := profile.ClientOptions{Backend: base}
+	s, err := profile.OpenSigner(ctx, p, p.Key, p.Alg, opts)
+	if err != nil {
+		return time.Time{}, err
+	}
+	sb, err := rotation.ProfileClient(ctx, p, opts, nil)
+	if err != nil {
+		return time.Time{}, err
+	}
+	keys, err := sb.List(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, k := range keys {
+		if (k.JWKThumbprint == s.KeyID() || k.Kid == s.KeyID()) && k.Expiration != nil {
+			return *k.Expiration, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("the key %s is not registered (or has no expiry)", s.KeyID())
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +28,8 @@ func TestServeAndTokenFromAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	if err := sts.RegisterClient("agent-client", []jose.JSONWebKey{pub}, []string{devsts.DemoScope}); err != nil {
+	sts.EnableSelvbetjening()
+	if err := sts.RegisterClient("agent-client", []jose.JSONWebKey{pub}, []string{devsts.DemoScope, devsts.SelvbetjeningScope}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "config.yaml")
@@ -50,8 +53,8 @@ func TestServeAndTokenFromAgent(t *testing.T) {
 	}()
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), "jwkctl agent listening") {
-			break
+		if strings.Contains(sc.Text(), "key expiry known") {
+			break // listening, and the key expiry metric is fed
 		}
 	}
 	go io.Copy(io.Discard, pr)
@@ -71,8 +74,24 @@ func TestServeAndTokenFromAgent(t *testing.T) {
 			t.Fatalf("agent token: %s", out)
 		}
 	}
-	if n := sts.TokensIssued(); n != 1 {
-		t.Fatalf("STS issued %d tokens for 3 agent requests, want 1", n)
+	// One token for the agent's callers (and one for the Selvbetjening
+	// expiry check, with its own scope).
+	if n := sts.TokensIssued(); n != 2 {
+		t.Fatalf("STS issued %d tokens, want 2 (one for 3 agent requests, one for the expiry check)", n)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := hc.Get("http://agent/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`jwkctl_agent_key_expiry_seconds{profile="demo"} 3.15`, `jwkctl_agent_signatures_total{backend="file"}`, `jwkctl_agent_cache_hits_total{profile="demo"} 2`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 	_, errOut, code := runCLI(t, "token", "--agent", "unix:"+sock, "--profile", "nope")
 	if code == 0 || !strings.Contains(errOut, "unknown profile") {
