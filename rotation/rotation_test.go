@@ -299,8 +299,11 @@ func TestRotateIntoSoftHSM(t *testing.T) {
 		if !strings.Contains(j.NewKey, "object=hsm-current-20") {
 			t.Fatalf("derived new key %s", j.NewKey)
 		}
-		if j, err = r.Run(context.Background(), rotation.Retired, true); err != nil {
-			t.Fatal(err)
+		if j, err = r.Run(context.Background(), rotation.Retired, true); err != nil || j.Step != rotation.Retired {
+			t.Fatalf("rotate and retire: %v", err)
+		}
+		if err := f.tokenWith(t, j.NewKey); err != nil {
+			t.Fatalf("token with the new HSM key: %v", err)
 		}
 		if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
 			t.Fatalf("old HSM key after retirement: %v", err)
