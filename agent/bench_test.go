@@ -70,7 +70,7 @@ func BenchmarkCachedTokenOverUnixSocket(b *testing.B) {
 	}
 	run(agentSock, "/v1/token?profile=p", 100, 8) // warm the cache and connections
 	run(helloSock, "/", 100, 8)
-	for _, workers := range []int{2, 8} {
+	for _, workers := range []int{2, 4, 8} {
 		b.Run(fmt.Sprintf("clients=%d", workers), func(b *testing.B) {
 			n := max(b.N, 2000)
 			ar, ap := run(agentSock, "/v1/token?profile=p", n, workers)
