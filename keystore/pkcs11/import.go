@@ -63,7 +63,7 @@ func (b *Backend) Import(ctx context.Context, req keystore.ImportRequest) (keyst
 	if err != nil {
 		return nil, err
 	}
-	return &Key{b: b, t: t, s: s, uri: keyURI(req.URI, t.object, id)}, nil
+	return b.newKey(t, c, s, keyURI(req.URI, t.object, id)), nil
 }
 
 func templates(priv any, id []byte, label string) (pub, prv []*pkcs11.Attribute, err error) {

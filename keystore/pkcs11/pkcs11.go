@@ -27,8 +27,9 @@ func init() { keystore.Register(New()) }
 // Backend keeps one crypto11 context (a session pool, logged in) per
 // module and token, and closes them all on Close.
 type Backend struct {
-	mu   sync.Mutex
-	ctxs map[ctxKey]*session
+	mu    sync.Mutex
+	ctxs  map[ctxKey]*session
+	fasts map[*fastSigner]bool
 }
 
 // session is a logged-in crypto11 context and a hash of the PIN it logged
@@ -49,7 +50,7 @@ var (
 )
 
 // New returns a Backend with no open contexts.
-func New() *Backend { return &Backend{ctxs: map[ctxKey]*session{}} }
+func New() *Backend { return &Backend{ctxs: map[ctxKey]*session{}, fasts: map[*fastSigner]bool{}} }
 
 // Scheme is "pkcs11".
 func (b *Backend) Scheme() string { return keystore.SchemePKCS11 }
@@ -59,6 +60,12 @@ func (b *Backend) Scheme() string { return keystore.SchemePKCS11 }
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// Our own sessions go first: closing the last context finalises the
+	// module.
+	for f := range b.fasts {
+		f.close()
+		delete(b.fasts, f)
+	}
 	var errs []error
 	for k, c := range b.ctxs {
 		if err := c.ctx.Close(); err != nil {
@@ -224,7 +231,37 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: generate %s on %s: %v", req.Spec, t.tokenName(), err)
 	}
-	return &Key{b: b, t: t, s: s, uri: keyURI(req.URI, t.object, id)}, nil
+	return b.newKey(t, c, s, keyURI(req.URI, t.object, id)), nil
+}
+
+// newKey wraps a crypto11 signer as a Key, with the fast signing path
+// when it can be set up (crypto11 signs otherwise).
+func (b *Backend) newKey(t target, c *crypto11.Context, s crypto11.Signer, uri *keystore.URI) *Key {
+	k := &Key{b: b, t: t, ctx: c, s: s, uri: uri}
+	k.fast = b.fastFor(t, uri, s)
+	return k
+}
+
+func (b *Backend) fastFor(t target, uri *keystore.URI, s crypto11.Signer) *fastSigner {
+	a := uri.PKCS11
+	f, err := newFastSigner(t, a.ID, a.Object, s.Public())
+	if err != nil {
+		return nil
+	}
+	b.mu.Lock()
+	b.fasts[f] = true
+	b.mu.Unlock()
+	return f
+}
+
+func (b *Backend) dropFast(f *fastSigner) {
+	if f == nil {
+		return
+	}
+	b.mu.Lock()
+	delete(b.fasts, f)
+	b.mu.Unlock()
+	f.close()
 }
 
 // AttributeSet is crypto11's attribute set (named here for the table above).
@@ -271,7 +308,7 @@ func (b *Backend) Open(ctx context.Context, u *keystore.URI, opts keystore.Optio
 			label = string(a.Value)
 		}
 	}
-	return &Key{b: b, t: t, s: s, uri: keyURI(u, label, id)}, nil
+	return b.newKey(t, c, s, keyURI(u, label, id)), nil
 }
 
 func find(c *crypto11.Context, t target) (crypto11.Signer, error) {
@@ -376,8 +413,10 @@ type Key struct {
 	t   target
 	uri *keystore.URI
 
-	mu sync.RWMutex
-	s  crypto11.Signer
+	mu   sync.RWMutex
+	ctx  *crypto11.Context // the context s was found in
+	s    crypto11.Signer
+	fast *fastSigner // nil: sign through crypto11
 }
 
 // URI names the key (token, object, id, module; never the PIN value).
@@ -394,20 +433,25 @@ func (k *Key) Public() crypto.PublicKey {
 // length (the signer package passes the hash length). After a lost session
 // or log-out it logs in again once and retries.
 func (k *Key) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	k.mu.RLock()
-	s := k.s
-	k.mu.RUnlock()
-	sig, err := s.Sign(r, digest, opts)
+	sign := func() (crypto11.Signer, []byte, error) {
+		k.mu.RLock()
+		s, fast := k.s, k.fast
+		k.mu.RUnlock()
+		if fast != nil {
+			sig, err := fast.Sign(digest, opts)
+			return s, sig, err
+		}
+		sig, err := s.Sign(r, digest, opts)
+		return s, sig, err
+	}
+	s, sig, err := sign()
 	if err == nil || !sessionLost(err) {
 		return sig, wrapSignError(k.t, err)
 	}
 	if rerr := k.reopen(s); rerr != nil {
 		return nil, fmt.Errorf("pkcs11: the session with %s was lost and logging in again failed: %w", k.t.tokenName(), rerr)
 	}
-	k.mu.RLock()
-	s = k.s
-	k.mu.RUnlock()
-	sig, err = s.Sign(r, digest, opts)
+	_, sig, err = sign()
 	return sig, wrapSignError(k.t, err)
 }
 
@@ -417,10 +461,13 @@ func (k *Key) reopen(old crypto11.Signer) error {
 	if k.s != old {
 		return nil // another goroutine already did
 	}
+	// Drop the context only if it is still the one this key used: after
+	// another key's recovery it is already fresh, and closing it again
+	// would log every other key out.
 	k.b.mu.Lock()
 	sess, ok := k.b.ctxs[ctxKey{k.t.module, k.t.label, k.t.serial}]
 	k.b.mu.Unlock()
-	if ok {
+	if ok && sess.ctx == k.ctx {
 		k.b.forget(k.t, sess.ctx)
 	}
 	c, err := k.b.context(k.t)
@@ -436,7 +483,8 @@ func (k *Key) reopen(old crypto11.Signer) error {
 	if err != nil {
 		return err
 	}
-	k.s = s
+	k.b.dropFast(k.fast)
+	k.s, k.ctx, k.fast = s, c, k.b.fastFor(k.t, k.uri, s)
 	return nil
 }
 

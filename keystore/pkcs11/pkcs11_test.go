@@ -415,3 +415,19 @@ func mustKid(t *testing.T, pub crypto.PublicKey) string {
 	}
 	return kid
 }
+
+// Two keys on one token both recover from one log-out, without logging
+// each other out again.
+func TestTwoKeysRecoverFromLogout(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	k1 := generate(t, tok.URI("relogin-a"), jose.ES256, 0)
+	k2 := generate(t, tok.URI("relogin-b"), jose.ES256, 0)
+	p, sh := openDirect(t, tok)
+	if err := p.Logout(sh); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		signertest.RunAlgs(t, k1, jose.ES256)
+		signertest.RunAlgs(t, k2, jose.ES256)
+	}
+}
