@@ -84,16 +84,22 @@ func runKeysGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	jwk, err := signer.PublicJWK(key.Public(), alg)
+	jwk, err := printPublicJWK(c, key, alg)
 	if err != nil {
-		return err
-	}
-	if err := writeJSON(c.App.Writer, jwk); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.ErrWriter, "key %s created (kid %s). Upload the public JWK above to Selvbetjening; the private key stays in %s.\n",
 		key.URI(), jwk.KeyID, u.Scheme)
 	return nil
+}
+
+// printPublicJWK writes the key's public JWK (kid = thumbprint) to stdout.
+func printPublicJWK(c *cli.Context, key keystore.Key, alg jose.SignatureAlgorithm) (jose.JSONWebKey, error) {
+	jwk, err := signer.PublicJWK(key.Public(), alg)
+	if err != nil {
+		return jwk, err
+	}
+	return jwk, writeJSON(c.App.Writer, jwk)
 }
 
 // progress shows that a slow step is running: a spinner when w is a
@@ -257,11 +263,8 @@ func runKeysImport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	jwk, err := signer.PublicJWK(key.Public(), alg)
+	jwk, err := printPublicJWK(c, key, alg)
 	if err != nil {
-		return err
-	}
-	if err := writeJSON(c.App.Writer, jwk); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.ErrWriter, "imported into %s (kid %s). %s still holds the private key: delete it securely once you have checked the import.\n",

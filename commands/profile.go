@@ -6,11 +6,9 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/internal/profile"
-	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/signer"
 	"github.com/jwkctl/jwkctl/token"
 )
@@ -142,32 +140,17 @@ func splitSpaces(in []string) []string {
 // openSigner opens a key URI with the backend settings of p and makes a
 // signer for alg (empty: the key's default).
 func openSigner(c *cli.Context, p *profile.Profile, uri, alg string) (*signer.Signer, error) {
-	// The profile's backend settings apply unless a flag gave them.
-	if p.PassphraseFile != "" && !c.IsSet("passphrase-file") {
-		if err := c.Set("passphrase-file", p.PassphraseFile); err != nil {
-			return nil, err
-		}
-	}
+	// A --passphrase-file flag or JWKCTL_PASSPHRASE wins over the profile's.
 	opts, err := backendOptions(c)
 	if err != nil {
 		return nil, err
 	}
-	if p.KMSEndpoint != "" {
-		opts.Endpoint = p.KMSEndpoint
+	q := p
+	if opts.Passphrase != nil {
+		q = p.Clone()
+		q.PassphraseFile = ""
 	}
-	key, err := keystore.Open(c.Context, uri, opts)
-	if err != nil {
-		return nil, err
-	}
-	var a jose.SignatureAlgorithm
-	if alg != "" {
-		if a, err = signer.ParseAlg(alg); err != nil {
-			return nil, err
-		}
-	} else if a, err = signer.DefaultAlg(key); err != nil {
-		return nil, err
-	}
-	return signer.New(key, a)
+	return profile.OpenSigner(c.Context, q, uri, alg, profile.ClientOptions{Backend: opts})
 }
 
 // tokenClientFromFlags builds a token.Client from the profile and flags.

@@ -46,13 +46,15 @@ func (s Step) Done(t Step) bool { return s.index() >= t.index() }
 
 // Journal is the record of one client's rotation, kept as JSON, mode 0600.
 type Journal struct {
-	Version    int    `json:"version"`
-	Profile    string `json:"profile"`
-	ClientID   string `json:"client_id"`
-	Issuer     string `json:"issuer"`
-	Endpoint   string `json:"selvbetjening_endpoint"`
-	Step       Step   `json:"step"`
-	CurrentKey string `json:"current_key"`
+	Version  int    `json:"version"`
+	Profile  string `json:"profile"`
+	ClientID string `json:"client_id"`
+	Issuer   string `json:"issuer"`
+	Endpoint string `json:"selvbetjening_endpoint"`
+	// JWKAsString sends the JWK as a JSON string (older NHN samples).
+	JWKAsString bool   `json:"jwk_as_string,omitempty"`
+	Step        Step   `json:"step"`
+	CurrentKey  string `json:"current_key"`
 	// NewKey is the new key's URI as planned (for KMS, the crypto key),
 	// then, once generated, its full URI (with id or version).
 	NewKey string `json:"new_key"`

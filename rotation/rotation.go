@@ -152,7 +152,7 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	if j.Overlap.Duration == 0 {
 		j.Overlap.Duration = DefaultOverlap
 	}
-	j.Endpoint = req.Endpoint
+	j.Endpoint, j.JWKAsString = req.Endpoint, req.JWKAsString
 	if j.Endpoint == "" {
 		j.Endpoint = p.SelvbetjeningURL
 	}
@@ -428,7 +428,7 @@ func (r *Runner) selvbetjening(ctx context.Context, j *Journal, p *profile.Profi
 		return nil, err
 	}
 	src := token.NewSource(tc)
-	return &Client{Endpoint: j.Endpoint, HTTP: token.NewHTTPClient(src, r.HTTPClient)}, nil
+	return &Client{Endpoint: j.Endpoint, HTTP: token.NewHTTPClient(src, r.HTTPClient), JWKAsString: j.JWKAsString}, nil
 }
 
 func registered(keys []RegisteredKey, kid string) *RegisteredKey {
@@ -440,16 +440,26 @@ func registered(keys []RegisteredKey, kid string) *RegisteredKey {
 	return nil
 }
 
-func (r *Runner) upload(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
+// lookUp lists the client's registered keys (authenticated with the
+// current key) and finds the new one, if it is there.
+func (r *Runner) lookUp(ctx context.Context, j *Journal, p *profile.Profile) (*Client, *RegisteredKey, error) {
 	sb, err := r.selvbetjening(ctx, j, p, j.CurrentKey)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	keys, err := sb.List(ctx)
 	if err != nil {
+		return nil, nil, err
+	}
+	return sb, registered(keys, j.NewKid), nil
+}
+
+func (r *Runner) upload(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
+	sb, k, err := r.lookUp(ctx, j, p)
+	if err != nil {
 		return "", err
 	}
-	if k := registered(keys, j.NewKid); k != nil {
+	if k != nil {
 		j.Expiration = k.Expiration
 		return "already registered by an interrupted run", nil
 	}
@@ -473,15 +483,11 @@ func (r *Runner) upload(ctx context.Context, j *Journal, p *profile.Profile) (st
 
 // confirm checks the registration and gets a real token with the new key.
 func (r *Runner) confirm(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
-	sb, err := r.selvbetjening(ctx, j, p, j.CurrentKey)
+	_, k, err := r.lookUp(ctx, j, p)
 	if err != nil {
 		return "", err
 	}
-	keys, err := sb.List(ctx)
-	if err != nil {
-		return "", err
-	}
-	if registered(keys, j.NewKid) == nil {
+	if k == nil {
 		return "", fmt.Errorf("the new key %s is not in Selvbetjening's list yet", j.NewKid)
 	}
 	q := p.Clone()

@@ -70,14 +70,24 @@ func (s *Server) callerKeys(id string) []registered {
 	return out
 }
 
-func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
+// selvbetjeningCaller authorizes a client-secret API call: a DPoP-bound
+// token for SelvbetjeningScope. On refusal it has answered and returns nil.
+func (s *Server) selvbetjeningCaller(w http.ResponseWriter, r *http.Request) *Caller {
 	c, aerr := s.Authorize(r, SelvbetjeningScope)
 	if aerr != nil {
 		aerr.Write(w)
-		return
+		return nil
 	}
 	if c.JKT == "" {
 		problem(w, http.StatusUnauthorized, "DPoP required", "the client-secret API takes DPoP-bound tokens only")
+		return nil
+	}
+	return c
+}
+
+func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
+	c := s.selvbetjeningCaller(w, r)
+	if c == nil {
 		return
 	}
 	type entry struct {
@@ -97,13 +107,8 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) addSecret(w http.ResponseWriter, r *http.Request) {
-	c, aerr := s.Authorize(r, SelvbetjeningScope)
-	if aerr != nil {
-		aerr.Write(w)
-		return
-	}
-	if c.JKT == "" {
-		problem(w, http.StatusUnauthorized, "DPoP required", "the client-secret API takes DPoP-bound tokens only")
+	c := s.selvbetjeningCaller(w, r)
+	if c == nil {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
