@@ -542,8 +542,12 @@ func (r *Runner) retire(ctx context.Context, j *Journal, p *profile.Profile, for
 	if err := r.hook(Retired, false); err != nil {
 		return "", err
 	}
+	// Not found: an interrupted run deleted it already.
 	err := keystore.Delete(ctx, j.CurrentKey, r.keyOptions(p))
 	if err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		return "", err
+	}
+	if err := r.hook(Retired, true); err != nil {
 		return "", err
 	}
 	now := r.now()

@@ -400,3 +400,28 @@ func TestUploadAsJSONString(t *testing.T) {
 		t.Fatal("uploaded a private key")
 	}
 }
+
+// A crash right after the old key was deleted, before the journal says
+// so: resuming finishes the retirement without an error.
+func TestCrashInsideRetire(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	crashing := f.runner(func(s rotation.Step, after bool) error {
+		if s == rotation.Retired && after {
+			return errCrash
+		}
+		return nil
+	})
+	if _, err := crashing.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashing.Run(context.Background(), rotation.Retired, true); !errors.Is(err, errCrash) {
+		t.Fatalf("crash run: %v", err)
+	}
+	j, err := f.runner(nil).Run(context.Background(), rotation.Retired, true)
+	if err != nil || j.Step != rotation.Retired {
+		t.Fatalf("resume: %v", err)
+	}
+	if err := f.tokenWith(t, j.NewKey); err != nil {
+		t.Fatal(err)
+	}
+}
