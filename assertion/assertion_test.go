@@ -117,6 +117,40 @@ func TestClientAssertionExact(t *testing.T) {
 	}
 }
 
+// Client ids and audiences with characters JSON must escape come out as
+// the same strings, and the claims are exactly the RFC 7523 set.
+func TestClaimsEscaping(t *testing.T) {
+	ec, _ := keys(t)
+	s, err := signer.New(ec, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "quote\"back\\slash<&>\u2028æøå\x01"
+	aud := "https://sts.example/a?b=\"c\""
+	for _, details := range [][]any{nil, {map[string]any{"type": "helseid_authorization", "n": 1}}} {
+		c, err := assertion.NewClient(s, assertion.Config{ClientID: id, Audience: aud, Details: details,
+			Now: func() time.Time { return fixedNow }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := c.Sign()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cl := verify(t, jws, s.Public(), jose.ES256)
+		if cl["iss"] != id || cl["sub"] != id || cl["aud"] != aud {
+			t.Errorf("iss/sub/aud = %q/%q/%q", cl["iss"], cl["sub"], cl["aud"])
+		}
+		want := 7
+		if details != nil {
+			want = 8
+		}
+		if len(cl) != want {
+			t.Errorf("claims %v: %d members, want %d", cl, len(cl), want)
+		}
+	}
+}
+
 func TestJTIUniqueAndLong(t *testing.T) {
 	ec, _ := keys(t)
 	s, _ := signer.New(ec, jose.ES256)

@@ -3,9 +3,11 @@ package assertion
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -54,6 +56,10 @@ type Client struct {
 	s         *signer.Signer
 	cfg       Config
 	headerB64 string
+	// fixed holds the claims that are the same in every assertion (iss,
+	// sub, aud, assertion_details) as JSON members, encoded once by
+	// encoding/json; Sign appends only iat, nbf, exp and jti.
+	fixed []byte
 }
 
 // Claims is the JWT body of a client assertion.
@@ -105,7 +111,18 @@ func NewClient(s *signer.Signer, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{s: s, cfg: cfg, headerB64: h}, nil
+	fixed, err := json.Marshal(struct {
+		Issuer   string `json:"iss"`
+		Subject  string `json:"sub"`
+		Audience string `json:"aud"`
+		Details  []any  `json:"assertion_details,omitempty"`
+	}{cfg.ClientID, cfg.ClientID, cfg.Audience, cfg.Details})
+	if err != nil {
+		return nil, fmt.Errorf("assertion: encode claims: %w", err)
+	}
+	// The members without the object's braces.
+	fixed = fixed[1 : len(fixed)-1]
+	return &Client{s: s, cfg: cfg, headerB64: h, fixed: fixed}, nil
 }
 
 // Signer is the signer the assertions are made with.
@@ -118,16 +135,22 @@ func (c *Client) Sign() (string, error) {
 		return "", err
 	}
 	now := c.cfg.Now().Unix()
-	return compact(c.s, c.headerB64, Claims{
-		Issuer:    c.cfg.ClientID,
-		Subject:   c.cfg.ClientID,
-		Audience:  c.cfg.Audience,
-		IssuedAt:  now,
-		NotBefore: now,
-		Expiry:    now + int64(c.cfg.Lifetime/time.Second),
-		ID:        jti,
-		Details:   c.cfg.Details,
-	})
+	// The same JSON encoding/json would give for Claims, built by hand:
+	// the variable members are numbers and a base64url jti, which need no
+	// escaping.
+	p := make([]byte, 0, len(c.fixed)+112)
+	p = append(p, '{')
+	p = append(p, c.fixed...)
+	p = append(p, `,"iat":`...)
+	p = strconv.AppendInt(p, now, 10)
+	p = append(p, `,"nbf":`...)
+	p = strconv.AppendInt(p, now, 10)
+	p = append(p, `,"exp":`...)
+	p = strconv.AppendInt(p, now+int64(c.cfg.Lifetime/time.Second), 10)
+	p = append(p, `,"jti":"`...)
+	p = append(p, jti...)
+	p = append(p, `"}`...)
+	return compactPayload(c.s, c.headerB64, p)
 }
 
 func newJTI(r io.Reader) (string, error) {

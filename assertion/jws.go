@@ -16,9 +16,14 @@ func compact(s *signer.Signer, headerB64 string, claims any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("assertion: encode claims: %w", err)
 	}
+	return compactPayload(s, headerB64, payload)
+}
+
+// compactPayload builds a compact JWS of an already encoded payload.
+func compactPayload(s *signer.Signer, headerB64 string, payload []byte) (string, error) {
 	enc := base64.RawURLEncoding
 	n := len(headerB64) + 1 + enc.EncodedLen(len(payload))
-	buf := make([]byte, 0, n+1+enc.EncodedLen(1024))
+	buf := make([]byte, 0, n+1+enc.EncodedLen(s.SignatureSize()))
 	buf = append(buf, headerB64...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)

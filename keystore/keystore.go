@@ -25,6 +25,15 @@ type AlgRestricted interface {
 	Algs() []jose.SignatureAlgorithm
 }
 
+// ConcatSigner is implemented by keys whose backend produces ECDSA
+// signatures as fixed-size r‖s, the form JWS uses (PKCS#11's CKM_ECDSA
+// does). SignConcat returns exactly that form for an ECDSA key, so the
+// signer package can skip a DER round trip; Sign still returns ASN.1 DER,
+// as crypto.Signer requires.
+type ConcatSigner interface {
+	SignConcat(digest []byte, opts crypto.SignerOpts) ([]byte, error)
+}
+
 // Backend is one key store: a file directory, a PKCS#11 token, a KMS.
 // Backends register themselves with Register in init().
 type Backend interface {

@@ -5,15 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"slices"
 
 	"github.com/go-jose/go-jose/v4"
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/jwkctl/jwkctl/keystore"
 )
@@ -30,6 +29,7 @@ type Signer struct {
 	hash  crypto.Hash
 	opts  crypto.SignerOpts
 	ecLen int // bytes per coordinate for ECDSA; 0 for RSA
+	size  int // bytes in a JOSE signature
 	jwk   jose.JSONWebKey
 	rand  io.Reader
 }
@@ -68,6 +68,11 @@ func New(key crypto.Signer, alg jose.SignatureAlgorithm) (*Signer, error) {
 	default:
 		s.opts = s.hash
 	}
+	if s.ecLen > 0 {
+		s.size = 2 * s.ecLen
+	} else {
+		s.size = pub.(*rsa.PublicKey).Size()
+	}
 	return s, nil
 }
 
@@ -76,6 +81,10 @@ func (s *Signer) Alg() jose.SignatureAlgorithm { return s.alg }
 
 // KeyID is the RFC 7638 SHA-256 thumbprint of the public key, base64url.
 func (s *Signer) KeyID() string { return s.jwk.KeyID }
+
+// SignatureSize is the length in bytes of the signatures SignPayload
+// returns: the RSA modulus, or twice the curve's coordinate size.
+func (s *Signer) SignatureSize() int { return s.size }
 
 // Key returns the underlying crypto.Signer.
 func (s *Signer) Key() crypto.Signer { return s.key }
@@ -97,9 +106,18 @@ func (s *Signer) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([]byt
 	if alg != s.alg {
 		return nil, fmt.Errorf("%w: signer is for %s, asked for %s", ErrAlgMismatch, s.alg, alg)
 	}
-	h := s.hash.New()
-	h.Write(payload)
-	sig, err := s.key.Sign(s.rand, h.Sum(nil), s.opts)
+	digest := s.digest(payload)
+	if cs, ok := s.key.(keystore.ConcatSigner); ok && s.ecLen > 0 {
+		sig, err := cs.SignConcat(digest, s.opts)
+		if err != nil {
+			return nil, fmt.Errorf("signer: %s signature failed: %w", s.alg, err)
+		}
+		if len(sig) != s.size {
+			return nil, fmt.Errorf("signer: backend returned an ECDSA signature of %d bytes, want %d", len(sig), s.size)
+		}
+		return sig, nil
+	}
+	sig, err := s.key.Sign(s.rand, digest, s.opts)
 	if err != nil {
 		return nil, fmt.Errorf("signer: %s signature failed: %w", s.alg, err)
 	}
@@ -109,25 +127,29 @@ func (s *Signer) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([]byt
 	return derToConcat(sig, s.ecLen)
 }
 
+func (s *Signer) digest(payload []byte) []byte {
+	switch s.hash {
+	case crypto.SHA256:
+		d := sha256.Sum256(payload)
+		return d[:]
+	case crypto.SHA384:
+		d := sha512.Sum384(payload)
+		return d[:]
+	}
+	d := sha512.Sum512(payload)
+	return d[:]
+}
+
 // derToConcat turns an ASN.1 ECDSA signature into r‖s, each left-padded to
 // size bytes, as JWS requires.
 func derToConcat(der []byte, size int) ([]byte, error) {
-	var r, sv big.Int
-	in := cryptobyte.String(der)
-	var seq cryptobyte.String
-	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !in.Empty() ||
-		!seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&sv) || !seq.Empty() {
-		// Some PKCS#11 modules hand back r‖s already.
-		if len(der) == 2*size {
-			return der, nil
-		}
-		return nil, errors.New("signer: backend returned a malformed ECDSA signature")
+	out, err := keystore.ECDSAConcat(der, size)
+	if err == nil {
+		return out, nil
 	}
-	if r.Sign() <= 0 || sv.Sign() <= 0 || r.BitLen() > 8*size || sv.BitLen() > 8*size {
-		return nil, errors.New("signer: backend returned an out-of-range ECDSA signature")
+	// Some backends hand back r‖s already.
+	if len(der) == 2*size {
+		return der, nil
 	}
-	out := make([]byte, 2*size)
-	r.FillBytes(out[:size])
-	sv.FillBytes(out[size:])
-	return out, nil
+	return nil, fmt.Errorf("signer: backend returned a %v", err)
 }

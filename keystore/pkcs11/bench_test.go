@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkAssertionVsCSign compares client-assertion signing through
-// jwkctl (claims, JOSE, signer adapter, crypto11's session pool) with bare
+// jwkctl (claims, JOSE, signer adapter, the key's session pool) with bare
 // C_SignInit+C_Sign through miekg/pkcs11 on the same SoftHSM2 key, with 1
 // and 2 goroutines. Metrics: jwkctl-vs-direct is jwkctl's throughput as a
 // fraction of the direct path's (target ≥ 0.9); scaling is each path's
@@ -58,7 +58,7 @@ func BenchmarkAssertionVsCSign(b *testing.B) {
 				// Interleave the two paths in rounds so they share the
 				// machine's conditions.
 				var tj, td time.Duration
-				const rounds = 4
+				const rounds = 40
 				for i := range rounds {
 					// Alternate which path goes first, so neither always
 					// runs on a warmer or a colder machine.

@@ -8,14 +8,11 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"math/big"
 	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/miekg/pkcs11"
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // fastSigner signs with bare C_SignInit/C_Sign calls on a few sessions of
@@ -179,8 +176,9 @@ var pssHash = map[crypto.Hash][2]uint{
 	crypto.SHA512: {pkcs11.CKM_SHA512, pkcs11.CKG_MGF1_SHA512},
 }
 
-// Sign implements crypto.Signer's contract: DER for ECDSA, the raw
-// signature for RSA. PSS needs an explicit salt length or "equals hash".
+// Sign returns what the token gives: r‖s for ECDSA (PKCS#11 §2.3.1), the
+// raw signature for RSA. PSS needs an explicit salt length or "equals
+// hash".
 func (f *fastSigner) Sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	h := opts.HashFunc()
 	if len(digest) != h.Size() {
@@ -229,16 +227,8 @@ func (f *fastSigner) Sign(digest []byte, opts crypto.SignerOpts) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	if f.ecSize == 0 {
-		return sig, nil
-	}
-	if len(sig) != 2*f.ecSize {
+	if f.ecSize > 0 && len(sig) != 2*f.ecSize {
 		return nil, fmt.Errorf("pkcs11: ECDSA signature of %d bytes, want %d", len(sig), 2*f.ecSize)
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1BigInt(new(big.Int).SetBytes(sig[:f.ecSize]))
-		b.AddASN1BigInt(new(big.Int).SetBytes(sig[f.ecSize:]))
-	})
-	return b.Bytes()
+	return sig, nil
 }

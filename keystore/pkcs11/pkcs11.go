@@ -5,6 +5,7 @@ package pkcs11
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -433,26 +434,50 @@ func (k *Key) Public() crypto.PublicKey {
 // length (the signer package passes the hash length). After a lost session
 // or log-out it logs in again once and retries.
 func (k *Key) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	sign := func() (crypto11.Signer, []byte, error) {
+	sig, concat, err := k.sign(r, digest, opts)
+	if err != nil || !concat {
+		return sig, err
+	}
+	return keystore.ECDSADER(sig)
+}
+
+// SignConcat implements keystore.ConcatSigner: an ECDSA signature as r‖s,
+// the form the token makes, without a round trip through DER.
+func (k *Key) SignConcat(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	sig, concat, err := k.sign(rand.Reader, digest, opts)
+	if err != nil || concat {
+		return sig, err
+	}
+	ec, ok := k.Public().(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("pkcs11: %s is not an ECDSA key", k.t.tokenName())
+	}
+	return keystore.ECDSAConcat(sig, (ec.Curve.Params().BitSize+7)/8)
+}
+
+// sign signs on the fast path, or through crypto11 when there is none;
+// concat tells that an ECDSA signature is r‖s rather than DER.
+func (k *Key) sign(r io.Reader, digest []byte, opts crypto.SignerOpts) (sig []byte, concat bool, err error) {
+	sign := func() (crypto11.Signer, []byte, bool, error) {
 		k.mu.RLock()
 		s, fast := k.s, k.fast
 		k.mu.RUnlock()
 		if fast != nil {
 			sig, err := fast.Sign(digest, opts)
-			return s, sig, err
+			return s, sig, fast.ecSize > 0, err
 		}
 		sig, err := s.Sign(r, digest, opts)
-		return s, sig, err
+		return s, sig, false, err
 	}
-	s, sig, err := sign()
+	s, sig, concat, err := sign()
 	if err == nil || !sessionLost(err) {
-		return sig, wrapSignError(k.t, err)
+		return sig, concat, wrapSignError(k.t, err)
 	}
 	if rerr := k.reopen(s); rerr != nil {
-		return nil, fmt.Errorf("pkcs11: the session with %s was lost and logging in again failed: %w", k.t.tokenName(), rerr)
+		return nil, false, fmt.Errorf("pkcs11: the session with %s was lost and logging in again failed: %w", k.t.tokenName(), rerr)
 	}
-	_, sig, err = sign()
-	return sig, wrapSignError(k.t, err)
+	_, sig, concat, err = sign()
+	return sig, concat, wrapSignError(k.t, err)
 }
 
 func (k *Key) reopen(old crypto11.Signer) error {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/keystore/file"
-	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
+	"github.com/jwkctl/jwkctl/keystore/pkcs11"
 	"github.com/jwkctl/jwkctl/keystore/pkcs11/softhsmtest"
 	"github.com/jwkctl/jwkctl/signer"
 	"github.com/jwkctl/jwkctl/signer/signertest"
@@ -87,6 +87,24 @@ func TestOtherCurves(t *testing.T) {
 		}
 		signertest.RunAlgs(t, k, alg)
 	}
+}
+
+// Without the fast path (crypto11 signs), keys still pass the suite: the
+// r‖s form JWS wants and the DER form crypto.Signer returns.
+func TestCrypto11SigningPath(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.ES384} {
+		k := generate(t, tok.URI("c11-"+string(alg)), alg, 0)
+		pkcs11.WithoutFastPath(k)
+		signertest.RunAlgs(t, k, alg)
+	}
+	_, rk, _ := sharedKeys(t)
+	k, err := keystore.Open(context.Background(), rk.URI().String(), keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs11.WithoutFastPath(k)
+	signertest.Run(t, k)
 }
 
 func TestReopenByURI(t *testing.T) {

@@ -11,6 +11,7 @@ package signertest
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -84,6 +85,7 @@ func RunAlgs(t *testing.T, key crypto.Signer, algs ...jose.SignatureAlgorithm) {
 			verifyRaw(t, pub.Key, alg, msg, sig)
 		})
 	}
+	t.Run("CryptoSigner", func(t *testing.T) { cryptoSigner(t, key, algs[0]) })
 	t.Run("Concurrent", func(t *testing.T) { concurrent(t, key, algs[0]) })
 	t.Run("WrongAlg", func(t *testing.T) { wrongAlg(t, key, algs) })
 }
@@ -182,6 +184,29 @@ func checkThumbprint(t *testing.T, key crypto.Signer) {
 	}
 	if got != want {
 		t.Fatalf("kid = %s, want RFC 7638 thumbprint %s", got, want)
+	}
+}
+
+// cryptoSigner checks the key's own crypto.Signer contract, which other
+// code (x509, TLS) relies on: ECDSA signatures in ASN.1 DER, RSA as is.
+func cryptoSigner(t *testing.T, key crypto.Signer, alg jose.SignatureAlgorithm) {
+	h, digest := hashOf(alg, []byte("crypto.Signer contract"))
+	var opts crypto.SignerOpts = h
+	if alg[0] == 'P' {
+		opts = &rsa.PSSOptions{SaltLength: h.Size(), Hash: h}
+	}
+	sig, err := key.Sign(rand.Reader, digest, opts)
+	if err != nil {
+		t.Fatalf("crypto.Signer.Sign: %v", err)
+	}
+	if ec, ok := key.Public().(*ecdsa.PublicKey); ok {
+		if !ecdsa.VerifyASN1(ec, digest, sig) {
+			t.Fatal("crypto.Signer.Sign did not return a valid ASN.1 DER ECDSA signature")
+		}
+		return
+	}
+	if err := quickVerify(key.Public(), alg, h, digest, sig); err != nil {
+		t.Fatal(err)
 	}
 }
 
