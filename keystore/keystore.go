@@ -64,6 +64,15 @@ type Deleter interface {
 	Delete(ctx context.Context, uri *URI, opts Options) error
 }
 
+// Disabler is implemented by backends that can switch a key off without
+// destroying it, and on again: Cloud KMS sets the version's state to
+// DISABLED, PKCS#11 sets CKA_SIGN to false on the private key. A disabled
+// key refuses to sign; enabling it undoes that. Callers must have asked
+// the user for confirmation before disabling.
+type Disabler interface {
+	SetEnabled(ctx context.Context, uri *URI, enabled bool, opts Options) error
+}
+
 // Options are the settings that are not part of a key's name.
 type Options struct {
 	// Passphrase encrypts a file key at rest (Generate, Import) or decrypts

@@ -127,6 +127,21 @@ func Delete(ctx context.Context, uri string, opts Options) error {
 	return d.Delete(ctx, u, opts)
 }
 
+// SetEnabled disables (enabled false) or re-enables the key named by uri,
+// for backends that can (see Disabler). The caller must have confirmed a
+// disable.
+func SetEnabled(ctx context.Context, uri string, enabled bool, opts Options) error {
+	b, u, err := backendFor(uri)
+	if err != nil {
+		return err
+	}
+	d, ok := b.(Disabler)
+	if !ok {
+		return fmt.Errorf("%w: %s keys cannot be disabled, only deleted", ErrUnsupported, u.Scheme)
+	}
+	return d.SetEnabled(ctx, u, enabled, opts)
+}
+
 // CloseAll closes every registered backend that holds resources (PKCS#11
 // sessions, KMS connections). Call it once before the program exits.
 func CloseAll() error {

@@ -48,6 +48,9 @@ func TestRegistry(t *testing.T) {
 	if err := keystore.Delete(ctx, u, keystore.Options{}); !errors.Is(err, keystore.ErrUnsupported) {
 		t.Errorf("Delete on a non-Deleter: %v", err)
 	}
+	if err := keystore.SetEnabled(ctx, u, false, keystore.Options{}); !errors.Is(err, keystore.ErrUnsupported) {
+		t.Errorf("SetEnabled on a non-Disabler: %v", err)
+	}
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if _, err := keystore.Import(ctx, keystore.ImportRequest{URI: keystore.MustParse(u), Private: k}); !errors.Is(err, keystore.ErrUnsupported) {
 		t.Errorf("Import on a non-Importer: %v", err)

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/jwkctl/jwkctl/keystore"
@@ -43,6 +44,7 @@ type Client interface {
 	ListCryptoKeys(context.Context, *kmspb.ListCryptoKeysRequest, ...gax.CallOption) *kms.CryptoKeyIterator
 	ListCryptoKeyVersions(context.Context, *kmspb.ListCryptoKeyVersionsRequest, ...gax.CallOption) *kms.CryptoKeyVersionIterator
 	DestroyCryptoKeyVersion(context.Context, *kmspb.DestroyCryptoKeyVersionRequest, ...gax.CallOption) (*kmspb.CryptoKeyVersion, error)
+	UpdateCryptoKeyVersion(context.Context, *kmspb.UpdateCryptoKeyVersionRequest, ...gax.CallOption) (*kmspb.CryptoKeyVersion, error)
 	Close() error
 }
 
@@ -60,10 +62,11 @@ type Backend struct {
 }
 
 var (
-	_ keystore.Backend = (*Backend)(nil)
-	_ keystore.Lister  = (*Backend)(nil)
-	_ keystore.Deleter = (*Backend)(nil)
-	_ io.Closer        = (*Backend)(nil)
+	_ keystore.Backend  = (*Backend)(nil)
+	_ keystore.Lister   = (*Backend)(nil)
+	_ keystore.Deleter  = (*Backend)(nil)
+	_ keystore.Disabler = (*Backend)(nil)
+	_ io.Closer         = (*Backend)(nil)
 )
 
 // New returns a Backend that dials Cloud KMS with Application Default
@@ -451,6 +454,42 @@ func (b *Backend) Delete(ctx context.Context, u *keystore.URI, opts keystore.Opt
 	}
 	if _, err := c.DestroyCryptoKeyVersion(ctx, &kmspb.DestroyCryptoKeyVersionRequest{Name: n.VersionName()}); err != nil {
 		return mapErr(err, "destroy", n.VersionName(), "cloudkms.cryptoKeyVersions.destroy")
+	}
+	return nil
+}
+
+// SetEnabled sets the key version's state to DISABLED or ENABLED. A
+// disabled version refuses to sign until it is enabled again; a destroyed
+// or destroy-scheduled one cannot be enabled here (restore it first with
+// gcloud kms keys versions restore).
+func (b *Backend) SetEnabled(ctx context.Context, u *keystore.URI, enabled bool, opts keystore.Options) error {
+	n, err := kmsName(u)
+	if err != nil {
+		return err
+	}
+	if n.VersionName() == "" {
+		return fmt.Errorf("%w: name the version: …/cryptoKeyVersions/N", keystore.ErrBadURI)
+	}
+	c, err := b.client(ctx, opts)
+	if err != nil {
+		return err
+	}
+	state, what := kmspb.CryptoKeyVersion_DISABLED, "disable"
+	if enabled {
+		state, what = kmspb.CryptoKeyVersion_ENABLED, "enable"
+	}
+	v, err := c.UpdateCryptoKeyVersion(ctx, &kmspb.UpdateCryptoKeyVersionRequest{
+		CryptoKeyVersion: &kmspb.CryptoKeyVersion{Name: n.VersionName(), State: state},
+		UpdateMask:       &fieldmaskpb.FieldMask{Paths: []string{"state"}},
+	})
+	if err != nil {
+		if status.Code(err) == codes.FailedPrecondition {
+			return fmt.Errorf("gcpkms: %s %s: only an enabled or disabled version can be switched (%s)", what, n.VersionName(), status.Convert(err).Message())
+		}
+		return mapErr(err, what, n.VersionName(), "cloudkms.cryptoKeyVersions.update")
+	}
+	if v.GetName() != n.VersionName() || v.GetState() != state {
+		return fmt.Errorf("gcpkms: %s %s: KMS answered for %s in state %s", what, n.VersionName(), v.GetName(), v.GetState())
 	}
 	return nil
 }

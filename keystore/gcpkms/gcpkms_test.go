@@ -238,3 +238,41 @@ func TestListAndDestroy(t *testing.T) {
 		t.Fatal("a destroyed version opened")
 	}
 }
+
+// Disable switches a version off (signing fails with a clear error) and
+// enable switches it back on; a destroyed version cannot be switched.
+func TestDisableEnable(t *testing.T) {
+	_, opts := fake(t)
+	ctx := context.Background()
+	k := generate(t, opts, "d", jose.ES256, 0)
+	uri := k.URI().String()
+	s, err := signer.New(k, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keystore.SetEnabled(ctx, uri, false, opts); err != nil {
+		t.Fatal(err)
+	}
+	if infos, _ := keystore.List(ctx, ring+"/cryptoKeys/d", opts); len(infos) != 1 || infos[0].State != "DISABLED" {
+		t.Fatalf("after disable: %+v", infos)
+	}
+	if _, err := s.SignPayload([]byte("x"), jose.ES256); err == nil || !strings.Contains(err.Error(), "not enabled") {
+		t.Fatalf("signing with a disabled version: %v", err)
+	}
+	if err := keystore.SetEnabled(ctx, uri, true, opts); err != nil {
+		t.Fatal(err)
+	}
+	signertest.RunAlgs(t, k, jose.ES256)
+	if err := keystore.Delete(ctx, uri, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := keystore.SetEnabled(ctx, uri, true, opts); err == nil || !strings.Contains(err.Error(), "DESTROY_SCHEDULED") {
+		t.Fatalf("enabling a destroyed version: %v", err)
+	}
+	if err := keystore.SetEnabled(ctx, ring+"/cryptoKeys/d", false, opts); !errors.Is(err, keystore.ErrBadURI) {
+		t.Fatalf("disable without a version: %v", err)
+	}
+	if err := keystore.SetEnabled(ctx, ring+"/cryptoKeys/nope/cryptoKeyVersions/1", false, opts); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("disable a missing version: %v", err)
+	}
+}

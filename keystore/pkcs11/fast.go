@@ -63,30 +63,49 @@ func newFastSigner(t target, id []byte, label string, pub crypto.PublicKey) (*fa
 	if err != nil {
 		return nil, err
 	}
-	slots, err := p.GetSlotList(true)
+	slot, err := findSlot(p, t)
 	if err != nil {
 		return nil, err
 	}
-	f := &fastSigner{p: p, pub: pub, max: max(2, 2*runtime.GOMAXPROCS(0))}
+	f := &fastSigner{p: p, slot: slot, pub: pub, max: max(2, 2*runtime.GOMAXPROCS(0))}
 	f.pool = make(chan pkcs11.SessionHandle, f.max)
-	found := false
+	sh, err := f.session()
+	if err != nil {
+		return nil, err
+	}
+	f.handle, err = findPrivate(p, sh, id, label)
+	f.put(sh, err)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	if ec, ok := pub.(*ecdsa.PublicKey); ok {
+		f.ecSize = (ec.Curve.Params().BitSize + 7) / 8
+	}
+	return f, nil
+}
+
+// findSlot is the slot holding t's token, by label or serial.
+func findSlot(p *pkcs11.Ctx, t target) (uint, error) {
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		return 0, err
+	}
 	for _, s := range slots {
 		ti, err := p.GetTokenInfo(s)
 		if err != nil {
 			continue
 		}
 		if (t.label != "" && strings.TrimSpace(ti.Label) == t.label) || (t.serial != "" && strings.TrimSpace(ti.SerialNumber) == t.serial) {
-			f.slot, found = s, true
-			break
+			return s, nil
 		}
 	}
-	if !found {
-		return nil, fmt.Errorf("pkcs11: %s not found for signing", t.tokenName())
-	}
-	sh, err := f.session()
-	if err != nil {
-		return nil, err
-	}
+	return 0, fmt.Errorf("pkcs11: %s not found", t.tokenName())
+}
+
+// findPrivate is the handle of the one private key with this id and
+// label (either may be empty).
+func findPrivate(p *pkcs11.Ctx, sh pkcs11.SessionHandle, id []byte, label string) (pkcs11.ObjectHandle, error) {
 	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
 	if len(id) > 0 {
 		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_ID, id))
@@ -94,26 +113,18 @@ func newFastSigner(t target, id []byte, label string, pub crypto.PublicKey) (*fa
 	if label != "" {
 		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, label))
 	}
-	err = p.FindObjectsInit(sh, tmpl)
-	var objs []pkcs11.ObjectHandle
-	if err == nil {
-		objs, _, err = p.FindObjects(sh, 2)
-		_ = p.FindObjectsFinal(sh)
+	if err := p.FindObjectsInit(sh, tmpl); err != nil {
+		return 0, err
 	}
-	f.put(sh, err)
+	objs, _, err := p.FindObjects(sh, 2)
+	_ = p.FindObjectsFinal(sh)
 	if err != nil {
-		f.close()
-		return nil, err
+		return 0, err
 	}
 	if len(objs) != 1 {
-		f.close()
-		return nil, fmt.Errorf("pkcs11: %d private keys match id %x label %q", len(objs), id, label)
+		return 0, fmt.Errorf("pkcs11: %d private keys match id %x label %q", len(objs), id, label)
 	}
-	f.handle = objs[0]
-	if ec, ok := pub.(*ecdsa.PublicKey); ok {
-		f.ecSize = (ec.Curve.Params().BitSize + 7) / 8
-	}
-	return f, nil
+	return objs[0], nil
 }
 
 // session takes an idle session or opens a new one, up to max.

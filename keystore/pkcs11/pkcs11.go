@@ -44,10 +44,11 @@ type session struct {
 type ctxKey struct{ module, label, serial string }
 
 var (
-	_ keystore.Backend = (*Backend)(nil)
-	_ keystore.Lister  = (*Backend)(nil)
-	_ keystore.Deleter = (*Backend)(nil)
-	_ io.Closer        = (*Backend)(nil)
+	_ keystore.Backend  = (*Backend)(nil)
+	_ keystore.Lister   = (*Backend)(nil)
+	_ keystore.Disabler = (*Backend)(nil)
+	_ keystore.Deleter  = (*Backend)(nil)
+	_ io.Closer         = (*Backend)(nil)
 )
 
 // New returns a Backend with no open contexts.
@@ -360,7 +361,7 @@ func (b *Backend) List(ctx context.Context, prefix *keystore.URI, opts keystore.
 	}
 	var out []keystore.KeyInfo
 	for _, s := range ks {
-		attrs, err := c.GetAttributes(s, []crypto11.AttributeType{pkcs11.CKA_ID, pkcs11.CKA_LABEL, pkcs11.CKA_EXTRACTABLE})
+		attrs, err := c.GetAttributes(s, []crypto11.AttributeType{pkcs11.CKA_ID, pkcs11.CKA_LABEL, pkcs11.CKA_EXTRACTABLE, pkcs11.CKA_SIGN})
 		if err != nil {
 			continue
 		}
@@ -378,6 +379,9 @@ func (b *Backend) List(ctx context.Context, prefix *keystore.URI, opts keystore.
 		state := "non-extractable"
 		if a := attrs[pkcs11.CKA_EXTRACTABLE]; a != nil && len(a.Value) > 0 && a.Value[0] != 0 {
 			state = "EXTRACTABLE"
+		}
+		if a := attrs[pkcs11.CKA_SIGN]; a != nil && len(a.Value) > 0 && a.Value[0] == 0 {
+			state += ", DISABLED"
 		}
 		out = append(out, keystore.KeyInfo{URI: keyURI(prefix, label, id), Public: s.Public(), State: state})
 	}
@@ -404,6 +408,65 @@ func (b *Backend) Delete(ctx context.Context, u *keystore.URI, opts keystore.Opt
 	}
 	if err := s.Delete(); err != nil {
 		return fmt.Errorf("pkcs11: delete %s: %v", describe(t), err)
+	}
+	return nil
+}
+
+// SetEnabled sets CKA_SIGN on the private key: false makes the token
+// refuse to sign with it, true allows it again. The key stays on the
+// token. Some HSMs in FIPS mode do not allow the change; their error is
+// passed on.
+func (b *Backend) SetEnabled(ctx context.Context, u *keystore.URI, enabled bool, opts keystore.Options) error {
+	t, err := resolve(u, opts, true)
+	if err != nil {
+		return err
+	}
+	if t.object == "" && !t.hasID {
+		return fmt.Errorf("%w: name the key with object= or id=", keystore.ErrBadURI)
+	}
+	c, err := b.context(t) // logs the application in
+	if err != nil {
+		return err
+	}
+	s, err := find(c, t)
+	if err != nil {
+		return err
+	}
+	attrs, err := c.GetAttributes(s, []crypto11.AttributeType{pkcs11.CKA_ID, pkcs11.CKA_LABEL})
+	if err != nil {
+		return fmt.Errorf("pkcs11: read %s: %v", describe(t), err)
+	}
+	var id []byte
+	var label string
+	if a := attrs[pkcs11.CKA_ID]; a != nil {
+		id = a.Value
+	}
+	if a := attrs[pkcs11.CKA_LABEL]; a != nil {
+		label = string(a.Value)
+	}
+	p, err := module(t.module)
+	if err != nil {
+		return err
+	}
+	slot, err := findSlot(p, t)
+	if err != nil {
+		return err
+	}
+	sh, err := p.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		return fmt.Errorf("pkcs11: open a read-write session on %s: %v", t.tokenName(), err)
+	}
+	defer p.CloseSession(sh)
+	h, err := findPrivate(p, sh, id, label)
+	if err != nil {
+		return err
+	}
+	if err := p.SetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SIGN, enabled)}); err != nil {
+		what := "disable"
+		if enabled {
+			what = "enable"
+		}
+		return fmt.Errorf("pkcs11: %s %s on %s (set CKA_SIGN): %v", what, describe(t), t.tokenName(), err)
 	}
 	return nil
 }
@@ -529,6 +592,9 @@ func sessionLost(err error) bool {
 func wrapSignError(t target, err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, pkcs11.Error(pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED)) {
+		return fmt.Errorf("pkcs11: sign on %s: the key is disabled (CKA_SIGN is false); jwkctl keys enable switches it back on: %w", t.tokenName(), err)
 	}
 	return fmt.Errorf("pkcs11: sign on %s: %w", t.tokenName(), err)
 }

@@ -29,3 +29,21 @@ func (Backend) Generate(context.Context, keystore.GenerateRequest) (keystore.Key
 func (Backend) Open(context.Context, *keystore.URI, keystore.Options) (keystore.Key, error) {
 	return nil, errNoCgo
 }
+
+// Import fails: no cgo.
+func (Backend) Import(context.Context, keystore.ImportRequest) (keystore.Key, error) {
+	return nil, errNoCgo
+}
+
+// List fails: no cgo.
+func (Backend) List(context.Context, *keystore.URI, keystore.Options) ([]keystore.KeyInfo, error) {
+	return nil, errNoCgo
+}
+
+// Delete fails: no cgo.
+func (Backend) Delete(context.Context, *keystore.URI, keystore.Options) error { return errNoCgo }
+
+// SetEnabled fails: no cgo.
+func (Backend) SetEnabled(context.Context, *keystore.URI, bool, keystore.Options) error {
+	return errNoCgo
+}

@@ -195,6 +195,76 @@ func TestNonExtractableByPkcs11Tool(t *testing.T) {
 	}
 }
 
+// Disabling clears CKA_SIGN (pkcs11-tool no longer lists "sign" among the
+// key's usages) and the token refuses to sign with a clear error; enabling
+// restores both. The key stays on the token throughout.
+func TestDisableEnable(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	ctx := context.Background()
+	k := generate(t, tok.URI("toggle"), jose.ES256, 0)
+	uri := tok.URI("toggle")
+	usage := func() string {
+		tool, err := exec.LookPath("pkcs11-tool")
+		if err != nil {
+			return ""
+		}
+		out, err := exec.Command(tool, "--module", tok.Module, "--token-label", tok.Label, "--login", "--pin", tok.PIN,
+			"--list-objects", "--type", "privkey").CombinedOutput()
+		if err != nil {
+			t.Fatalf("pkcs11-tool: %v: %s", err, out)
+		}
+		for _, line := range strings.Split(objectBlock(string(out), "toggle"), "\n") {
+			if strings.Contains(line, "Usage:") {
+				return line
+			}
+		}
+		t.Fatalf("pkcs11-tool shows no usage for toggle:\n%s", out)
+		return ""
+	}
+	if u := usage(); u != "" && !strings.Contains(u, "sign") {
+		t.Fatalf("new key cannot sign: %s", u)
+	}
+	if err := keystore.SetEnabled(ctx, uri, false, keystore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if u := usage(); strings.Contains(u, "sign") {
+		t.Errorf("disabled key still has sign usage: %s", u)
+	}
+	s, err := signer.New(k, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignPayload([]byte("x"), jose.ES256); err == nil || !strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("signing with a disabled key: %v", err)
+	}
+	infos, err := keystore.List(ctx, tok.URI(""), keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, in := range infos {
+		if in.URI.PKCS11.Object == "toggle" {
+			found = true
+			if !strings.Contains(in.State, "DISABLED") {
+				t.Errorf("list state %q", in.State)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("disabled key not listed")
+	}
+	if err := keystore.SetEnabled(ctx, uri, true, keystore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if u := usage(); u != "" && !strings.Contains(u, "sign") {
+		t.Errorf("enabled key lacks sign usage: %s", u)
+	}
+	signertest.RunAlgs(t, k, jose.ES256)
+	if err := keystore.SetEnabled(ctx, tok.URI("no-such-key"), false, keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
+		t.Errorf("disable a missing key: %v", err)
+	}
+}
+
 // objectBlock returns pkcs11-tool's lines about the object with label.
 func objectBlock(out, label string) string {
 	var b strings.Builder

@@ -379,3 +379,29 @@ func (s *Server) DestroyCryptoKeyVersion(_ context.Context, r *kmspb.DestroyCryp
 	v.pb.State = kmspb.CryptoKeyVersion_DESTROY_SCHEDULED
 	return v.pb, nil
 }
+
+// UpdateCryptoKeyVersion switches a version between ENABLED and DISABLED,
+// the only update KMS allows on a version's state.
+func (s *Server) UpdateCryptoKeyVersion(_ context.Context, r *kmspb.UpdateCryptoKeyVersionRequest) (*kmspb.CryptoKeyVersion, error) {
+	if _, err := s.enter(); err != nil {
+		return nil, err
+	}
+	if paths := r.GetUpdateMask().GetPaths(); len(paths) != 1 || paths[0] != "state" {
+		return nil, status.Errorf(codes.InvalidArgument, "fakekms: only update_mask [state] is supported, got %v", paths)
+	}
+	want := r.GetCryptoKeyVersion().GetState()
+	if want != kmspb.CryptoKeyVersion_ENABLED && want != kmspb.CryptoKeyVersion_DISABLED {
+		return nil, status.Errorf(codes.InvalidArgument, "state can only be set to ENABLED or DISABLED, not %s", want)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, err := s.version(r.GetCryptoKeyVersion().GetName())
+	if err != nil {
+		return nil, err
+	}
+	if st := v.pb.State; st != kmspb.CryptoKeyVersion_ENABLED && st != kmspb.CryptoKeyVersion_DISABLED {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s", v.pb.Name, st)
+	}
+	v.pb.State = want
+	return v.pb, nil
+}
