@@ -62,4 +62,28 @@ func TestGCPKMSGenerateThenToken(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "cryptoKeyVersions/1") || !strings.Contains(out, "ENABLED") {
 		t.Fatalf("keys list:\n%s", out)
 	}
+	// Disable needs confirmation; disabled, the key cannot get a token;
+	// enabled again, it can.
+	v1 := key + "/cryptoKeyVersions/1"
+	tokenArgs := []string{"token", "--key", v1, "--client-id", "kms-client", "--issuer", sts.Issuer(), "--scope", devsts.DemoScope, "--raw"}
+	_, errOut, code = runCLI(t, "keys", "disable", "--key", v1)
+	if code == 0 || !strings.Contains(errOut, "refusing to disable") {
+		t.Fatalf("disable without --yes: %d %s", code, errOut)
+	}
+	if _, errOut, code = runCLI(t, "keys", "disable", "--key", v1, "--yes"); code != 0 {
+		t.Fatalf("disable: %s", errOut)
+	}
+	out, _, _ = runCLI(t, "keys", "list", "--key", key)
+	if !strings.Contains(out, "DISABLED") {
+		t.Fatalf("keys list after disable:\n%s", out)
+	}
+	if _, errOut, code = runCLI(t, tokenArgs...); code == 0 || !strings.Contains(errOut, "not enabled") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("token with a disabled key: %d %q", code, errOut)
+	}
+	if _, errOut, code = runCLI(t, "keys", "enable", "--key", v1); code != 0 {
+		t.Fatalf("enable: %s", errOut)
+	}
+	if out, errOut, code = runCLI(t, tokenArgs...); code != 0 || out == "" {
+		t.Fatalf("token after enable: %d %s", code, errOut)
+	}
 }

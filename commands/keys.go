@@ -24,13 +24,15 @@ import (
 func keysCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "keys",
-		Usage: "generate, export, import, list and delete signing keys",
+		Usage: "generate, export, import, list, disable and delete signing keys",
 		Subcommands: []*cli.Command{
 			keysGenerateCommand(),
 			keysPublicCommand(),
 			keysImportCommand(),
 			keysListCommand(),
 			keysDeleteCommand(),
+			keysDisableCommand(false),
+			keysDisableCommand(true),
 			keysInitSoftHSMCommand(),
 			keysExpiryCommand(),
 		},
@@ -377,6 +379,32 @@ func dash(s string) string {
 	return s
 }
 
+// confirm asks the user to type yes. Without a terminal to ask on, it
+// refuses: action says what was not done.
+func confirm(c *cli.Context, action, question string) error {
+	in, isFile := c.App.Reader.(*os.File)
+	if c.App.Reader == nil || (isFile && !isTerminal(in)) {
+		return fmt.Errorf("refusing to %s without confirmation: run it in a terminal or add --yes", action)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "%s Type yes to confirm: ", question)
+	line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return fmt.Errorf("not confirmed: did not %s", action)
+	}
+	return nil
+}
+
+// describeKey is the key's URI with its kid, when the key opens.
+func describeKey(c *cli.Context, u *keystore.URI, opts keystore.Options) string {
+	what := u.String()
+	if key, err := keystore.Open(c.Context, c.String("key"), opts); err == nil {
+		if kid, err := signer.Thumbprint(key.Public()); err == nil {
+			what += " (kid " + kid + ")"
+		}
+	}
+	return what
+}
+
 func keysDeleteCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "delete",
@@ -401,22 +429,8 @@ func runKeysDelete(c *cli.Context) error {
 		return err
 	}
 	if !c.Bool("yes") {
-		kid := ""
-		if key, err := keystore.Open(c.Context, c.String("key"), opts); err == nil {
-			kid, _ = signer.Thumbprint(key.Public())
-		}
-		in, isFile := c.App.Reader.(*os.File)
-		if c.App.Reader == nil || (isFile && !isTerminal(in)) {
-			return fmt.Errorf("refusing to delete %s without confirmation: run it in a terminal or add --yes", u)
-		}
-		what := u.String()
-		if kid != "" {
-			what += " (kid " + kid + ")"
-		}
-		fmt.Fprintf(c.App.ErrWriter, "Delete key %s? This cannot be undone. Type yes to confirm: ", what)
-		line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			return errors.New("not deleted")
+		if err := confirm(c, "delete "+u.String(), "Delete key "+describeKey(c, u, opts)+"? This cannot be undone."); err != nil {
+			return err
 		}
 	}
 	if err := keystore.Delete(c.Context, c.String("key"), opts); err != nil {
@@ -424,4 +438,47 @@ func runKeysDelete(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "deleted %s\n", u)
 	return nil
+}
+
+// keysDisableCommand is "keys disable" or, with enable, "keys enable".
+func keysDisableCommand(enable bool) *cli.Command {
+	cmd := &cli.Command{
+		Name:  "disable",
+		Usage: "switch a KMS or HSM key off without destroying it (asks for confirmation unless --yes)",
+		Description: "A disabled key refuses to sign until jwkctl keys enable switches it back on: the safe first\n" +
+			"step of retiring a key. Cloud KMS sets the version's state to DISABLED; PKCS#11 sets CKA_SIGN\n" +
+			"to false on the private key. File keys cannot be disabled, only deleted.",
+		Flags: append([]cli.Flag{
+			keyFlag(true),
+			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation", EnvVars: env("yes")},
+		}, backendFlags()...),
+	}
+	if enable {
+		cmd.Name = "enable"
+		cmd.Usage = "switch a disabled KMS or HSM key back on"
+		cmd.Description = "Undoes jwkctl keys disable. A destroyed (or destroy-scheduled) KMS version cannot be enabled:\n" +
+			"restore it first with gcloud kms keys versions restore."
+		cmd.Flags = append([]cli.Flag{keyFlag(true)}, backendFlags()...)
+	}
+	cmd.Action = func(c *cli.Context) error {
+		u, err := parseKeyURI(c)
+		if err != nil {
+			return err
+		}
+		opts, err := backendOptions(c)
+		if err != nil {
+			return err
+		}
+		if !enable && !c.Bool("yes") {
+			if err := confirm(c, "disable "+u.String(), "Disable key "+describeKey(c, u, opts)+"? It will refuse to sign until enabled again."); err != nil {
+				return err
+			}
+		}
+		if err := keystore.SetEnabled(c.Context, c.String("key"), enable, opts); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.ErrWriter, "%sd %s\n", cmd.Name, u)
+		return nil
+	}
+	return cmd
 }

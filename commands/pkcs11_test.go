@@ -59,6 +59,21 @@ func TestPKCS11GenerateThenToken(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "object=cli-e2e") || !strings.Contains(out, "non-extractable") {
 		t.Fatalf("keys list:\n%s", out)
 	}
+	// Disabled, the HSM key cannot get a token (one clear line); enabled
+	// again, it can.
+	if _, errOut, code = runCLI(t, "keys", "disable", "--key", uri, "--yes"); code != 0 {
+		t.Fatalf("disable: %s", errOut)
+	}
+	tokenArgs := []string{"token", "--key", uri, "--client-id", "hsm-client", "--issuer", sts.Issuer(), "--scope", devsts.DemoScope, "--raw"}
+	if _, errOut, code = runCLI(t, tokenArgs...); code == 0 || !strings.Contains(errOut, "key is disabled") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("token with a disabled key: %d %q", code, errOut)
+	}
+	if _, errOut, code = runCLI(t, "keys", "enable", "--key", uri); code != 0 {
+		t.Fatalf("enable: %s", errOut)
+	}
+	if out, errOut, code = runCLI(t, tokenArgs...); code != 0 || out == "" {
+		t.Fatalf("token after enable: %d %s", code, errOut)
+	}
 }
 
 func TestInitSoftHSM(t *testing.T) {

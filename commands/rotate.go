@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,9 +33,10 @@ func rotateCommand() *cli.Command {
 		&cli.BoolFlag{Name: "jwk-as-string", Usage: "send the JWK as a JSON string, as older Selvbetjening samples did"},
 	}
 	retireFlags := []cli.Flag{
-		&cli.BoolFlag{Name: "retire", Usage: "after activation, delete the old key from its backend (once the overlap has passed)"},
+		&cli.BoolFlag{Name: "retire", Usage: "after activation, retire the old key in its backend (once the overlap has passed; see --retire-by)"},
 		&cli.BoolFlag{Name: "force-retire", Usage: "retire before the overlap has passed"},
-		&cli.BoolFlag{Name: "yes", Usage: "confirm deleting the old key without asking"},
+		&cli.StringFlag{Name: "retire-by", Value: "delete", Usage: "how to retire the old key: `delete` it, or disable it (KMS and PKCS#11 keys; undo with jwkctl keys enable)", EnvVars: env("retire-by")},
+		&cli.BoolFlag{Name: "yes", Usage: "confirm retiring the old key without asking"},
 	}
 	return &cli.Command{
 		Name:  "rotate",
@@ -146,8 +146,20 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 		if err != nil {
 			return err
 		}
+		question := fmt.Sprintf("After activation, delete the old key %s from its backend? This cannot be undone.", redactURI(j.CurrentKey))
+		switch c.String("retire-by") {
+		case "delete":
+		case "disable":
+			r.DisableOld = true
+			if err := canDisable(j.CurrentKey); err != nil {
+				return err
+			}
+			question = fmt.Sprintf("After activation, disable the old key %s in its backend? It will refuse to sign until enabled again.", redactURI(j.CurrentKey))
+		default:
+			return cli.Exit(fmt.Sprintf("--retire-by must be delete or disable, not %q", c.String("retire-by")), ExitUsage)
+		}
 		if !c.Bool("yes") {
-			if err := confirm(c, fmt.Sprintf("After activation, delete the old key %s from its backend? This cannot be undone.", redactURI(j.CurrentKey))); err != nil {
+			if err := confirm(c, "retire the old key", question); err != nil {
 				return err
 			}
 		}
@@ -188,7 +200,7 @@ func runRotateAbort(c *cli.Context) error {
 		return err
 	}
 	if !c.Bool("yes") {
-		if err := confirm(c, "Drop the rotation journal of "+r.Profile+"?"); err != nil {
+		if err := confirm(c, "drop the journal", "Drop the rotation journal of "+r.Profile+"?"); err != nil {
 			return err
 		}
 	}
@@ -226,16 +238,20 @@ func redactURI(s string) string {
 }
 
 // confirm asks on the terminal; without one it refuses.
-func confirm(c *cli.Context, question string) error {
-	in, isFile := c.App.Reader.(*os.File)
-	if c.App.Reader == nil || (isFile && !isTerminal(in)) {
-		return errors.New("this needs confirmation: run it in a terminal or add --yes")
+
+// canDisable tells early, before any question, whether the key's backend
+// can switch keys off.
+func canDisable(uri string) error {
+	u, err := keystore.Parse(uri)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "%s Type yes to confirm: ", question)
-	var answer string
-	fmt.Fscanln(c.App.Reader, &answer)
-	if strings.TrimSpace(answer) != "yes" {
-		return errors.New("not confirmed")
+	b, err := keystore.Lookup(u.Scheme)
+	if err != nil {
+		return err
+	}
+	if _, ok := b.(keystore.Disabler); !ok {
+		return fmt.Errorf("%s keys cannot be disabled, only deleted: use --retire-by delete", u.Scheme)
 	}
 	return nil
 }

@@ -79,4 +79,13 @@ func TestRotateAndExpiryCLI(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "overlap") {
 		t.Fatalf("retire inside the overlap: %d %s", code, errOut)
 	}
+	// A file key can only be deleted; a mistyped mode is a usage error.
+	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--retire", "--retire-by", "disable", "--yes")
+	if code != 1 || !strings.Contains(errOut, "file keys cannot be disabled, only deleted") {
+		t.Fatalf("retire a file key by disabling: %d %s", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--retire", "--retire-by", "shred", "--yes")
+	if code != ExitUsage || !strings.Contains(errOut, "--retire-by must be delete or disable") {
+		t.Fatalf("--retire-by shred: %d %s", code, errOut)
+	}
 }

@@ -41,6 +41,10 @@ type Runner struct {
 	// (after=true) each step's side effect; an error stops the run there.
 	// Tests use it to inject crashes.
 	Hook func(step Step, after bool) error
+	// DisableOld retires the old key by switching it off in its backend
+	// (Cloud KMS: DISABLED; PKCS#11: CKA_SIGN false) instead of deleting
+	// it, so the retirement can be undone with jwkctl keys enable.
+	DisableOld bool
 }
 
 // PlanRequest is what `rotate plan` asks for; empty fields get defaults.
@@ -542,17 +546,26 @@ func (r *Runner) retire(ctx context.Context, j *Journal, p *profile.Profile, for
 	if err := r.hook(Retired, false); err != nil {
 		return "", err
 	}
-	// Not found: an interrupted run deleted it already.
-	err := keystore.Delete(ctx, j.CurrentKey, r.keyOptions(p))
-	if err != nil && !errors.Is(err, keystore.ErrNotFound) {
-		return "", err
+	how := "removed from its backend"
+	if r.DisableOld {
+		// Disabling twice is harmless, so a resumed run simply does it again.
+		if err := keystore.SetEnabled(ctx, j.CurrentKey, false, r.keyOptions(p)); err != nil {
+			return "", err
+		}
+		how = "disabled in its backend (jwkctl keys enable undoes it)"
+	} else {
+		// Not found: an interrupted run deleted it already.
+		err := keystore.Delete(ctx, j.CurrentKey, r.keyOptions(p))
+		if err != nil && !errors.Is(err, keystore.ErrNotFound) {
+			return "", err
+		}
 	}
 	if err := r.hook(Retired, true); err != nil {
 		return "", err
 	}
 	now := r.now()
 	j.RetiredAt = &now
-	return "old key " + redact(j.CurrentKey) + " removed from its backend; its registration expires in Selvbetjening on its own", nil
+	return "old key " + redact(j.CurrentKey) + " " + how + "; its registration expires in Selvbetjening on its own", nil
 }
 
 // Abort drops the journal. Keys are left where they are; the note says

@@ -309,6 +309,51 @@ func TestRotateIntoSoftHSM(t *testing.T) {
 			t.Fatalf("old HSM key after retirement: %v", err)
 		}
 	})
+	t.Run("SoftHSM to SoftHSM, retired by disabling", func(t *testing.T) {
+		f := newFixture(t, tok.URI("hsm-disable"), jose.ES256, 0, keystore.Options{})
+		// A crash right after the old key was disabled: the resumed run
+		// disables it again (harmless) and finishes.
+		crashing := f.runner(func(s rotation.Step, after bool) error {
+			if s == rotation.Retired && after {
+				return errCrash
+			}
+			return nil
+		})
+		crashing.DisableOld = true
+		if _, err := crashing.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := crashing.Run(context.Background(), rotation.Retired, true); !errors.Is(err, errCrash) {
+			t.Fatalf("crash inside retire: %v", err)
+		}
+		r := f.runner(nil)
+		r.DisableOld = true
+		j, err := r.Run(context.Background(), rotation.Retired, true)
+		if err != nil || j.Step != rotation.Retired {
+			t.Fatalf("resume: %v", err)
+		}
+		if !strings.Contains(j.History[len(j.History)-1].Note, "disabled") {
+			t.Errorf("journal note: %s", j.History[len(j.History)-1].Note)
+		}
+		// The old key is still on the token, but refuses to sign.
+		old, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{})
+		if err != nil {
+			t.Fatalf("old key after disabling: %v", err)
+		}
+		if err := f.tokenWith(t, f.oldKey); err == nil || !strings.Contains(err.Error(), "key is disabled") {
+			t.Fatalf("token with the disabled old key: %v", err)
+		}
+		if err := keystore.SetEnabled(context.Background(), f.oldKey, true, keystore.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := signer.New(old, jose.ES256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SignPayload([]byte("x"), jose.ES256); err != nil {
+			t.Fatalf("re-enabled old key: %v", err)
+		}
+	})
 }
 
 func TestRotateKMSVersions(t *testing.T) {

@@ -316,21 +316,21 @@ type httpResult struct {
 func (c *Client) post(ctx context.Context, endpoint, origin string, form url.Values) (*httpResult, error) {
 	jwt, err := c.assert.Sign()
 	if err != nil {
-		return nil, fmt.Errorf("token: sign the client assertion: %w", err)
+		return nil, localError{fmt.Errorf("token: sign the client assertion: %w", err)}
 	}
 	form.Set("client_assertion", jwt)
 	body := form.Encode()
 	form.Del("client_assertion")
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("token: %w", err)
+		return nil, localError{fmt.Errorf("token: %w", err)}
 	}
 	hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	hreq.Header.Set("Accept", "application/json")
 	if c.dpop != nil {
 		proof, err := c.dpop.Proof(assertion.ProofRequest{Method: http.MethodPost, URL: endpoint, Nonce: c.nonces.get(origin)})
 		if err != nil {
-			return nil, fmt.Errorf("token: sign the DPoP proof: %w", err)
+			return nil, localError{fmt.Errorf("token: sign the DPoP proof: %w", err)}
 		}
 		hreq.Header.Set("DPoP", proof)
 	}
@@ -358,9 +358,19 @@ func unwrapURLError(err error) error {
 	return err
 }
 
+// localError is a failure before anything was sent (the key would not
+// sign, the request could not be built): another try would fail the same
+// way, and for an HSM or KMS cost another signature.
+type localError struct{ error }
+
+func (e localError) Unwrap() error { return e.error }
+
 // retryableNetErr: a network failure is worth another try (with a new
 // assertion) unless the caller gave up or the certificate is wrong.
 func retryableNetErr(ctx context.Context, err error) bool {
+	if errors.As(err, new(localError)) {
+		return false
+	}
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}

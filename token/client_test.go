@@ -2,16 +2,22 @@ package token
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/signer"
 )
 
 func newClient(t testing.TB, cfg Config) *Client {
@@ -384,5 +390,49 @@ func TestNewClientRefusesInsecureIssuer(t *testing.T) {
 	_, err = NewClient(Config{Issuer: "https://x", ClientID: "c", Signer: a, ParentOrg: "12345"})
 	if !errors.Is(err, assertion.ErrOrgNumber) {
 		t.Fatalf("short org number: err = %v", err)
+	}
+}
+
+// failingKey is a key that will not sign, as a disabled HSM or KMS key.
+type failingKey struct {
+	crypto.Signer
+	calls atomic.Int32
+}
+
+func (k *failingKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	k.calls.Add(1)
+	return nil, errors.New("CKR_KEY_FUNCTION_NOT_PERMITTED")
+}
+
+// A key that will not sign fails the exchange at once: nothing is sent and
+// the signature is not tried again (an HSM or KMS would be asked again for
+// nothing).
+func TestExchangeSigningFailureNotRetried(t *testing.T) {
+	f := newFakeSTS(t, false)
+	cfg := f.config(t)
+	_, d := keys(t)
+	for _, dpop := range []bool{false, true} {
+		k := &failingKey{Signer: testKey}
+		s, err := signer.New(k, jose.ES256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recordSleep{}
+		cfg.Signer, cfg.Retry = s, RetryPolicy{Sleep: rec.sleep}
+		cfg.DPoP, cfg.DPoPSigner = false, nil
+		if dpop {
+			// The assertion key signs; the DPoP key fails.
+			cfg.Signer, cfg.DPoP, cfg.DPoPSigner = d, true, s
+		}
+		_, err = newClient(t, cfg).Exchange(t.Context(), Request{})
+		if err == nil || !strings.Contains(err.Error(), "CKR_KEY_FUNCTION_NOT_PERMITTED") {
+			t.Fatalf("dpop=%v: %v", dpop, err)
+		}
+		if n := k.calls.Load(); n != 1 || len(rec.d) != 0 {
+			t.Errorf("dpop=%v: %d signing attempts, %d waits; want 1 and 0", dpop, n, len(rec.d))
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d token requests reached the STS", n)
 	}
 }
