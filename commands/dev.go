@@ -45,6 +45,7 @@ func devSTSCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-nonce", Usage: "do not require DPoP nonces (HelseID does)"},
 			&cli.BoolFlag{Name: "require-dpop", Usage: "refuse token requests without DPoP"},
 			&cli.DurationFlag{Name: "token-lifetime", Usage: "access token lifetime", Value: 5 * time.Minute},
+			&cli.DurationFlag{Name: "key-lifetime", Usage: "how long a registered client key stays valid (short ones let you try jwkctl keys expiry)", Value: devsts.KeyLifetime},
 		},
 		Action: runDevSTS,
 	}
@@ -79,6 +80,7 @@ func runDevSTS(c *cli.Context) error {
 		NoNonce:       c.Bool("no-nonce"),
 		RequireDPoP:   c.Bool("require-dpop"),
 		TokenLifetime: c.Duration("token-lifetime"),
+		KeyLifetime:   c.Duration("key-lifetime"),
 		Logger:        stderrLogger(c),
 	})
 	if err != nil {

@@ -59,6 +59,10 @@ type Config struct {
 	NoNonce bool
 	// RequireDPoP refuses token requests without a DPoP proof.
 	RequireDPoP bool
+	// KeyLifetime is how long a registered client key stays valid, as
+	// Selvbetjening gives each key an expiration (default KeyLifetime).
+	// An expired key no longer authenticates its client.
+	KeyLifetime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger gets one line per request, never a token or assertion.
@@ -78,13 +82,13 @@ type Server struct {
 	seen    map[string]time.Time // jti → expiry, for assertions and proofs
 	issued  int
 	// The fake Selvbetjening API's bookkeeping.
-	keyExpiry map[string]time.Time // client/thumbprint → expiry
-	uploads   int
+	uploads int
 }
 
 type client struct {
-	keys   []jose.JSONWebKey
-	scopes []string
+	keys    []jose.JSONWebKey
+	expires []time.Time // per key
+	scopes  []string
 }
 
 // New makes a server. Register clients before serving.
@@ -118,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, key: key, kid: kid, secret: secret, mux: http.NewServeMux(),
-		clients: map[string]*client{}, seen: map[string]time.Time{}, keyExpiry: map[string]time.Time{}}
+		clients: map[string]*client{}, seen: map[string]time.Time{}}
 	s.mux.HandleFunc("GET "+DiscoveryPath, s.discovery)
 	s.mux.HandleFunc("GET "+JWKSPath, s.jwks)
 	s.mux.HandleFunc("POST "+TokenPath, s.token)
@@ -166,8 +170,39 @@ func (s *Server) RegisterClient(id string, keys []jose.JSONWebKey, scopes []stri
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.clients[id] = &client{keys: slices.Clone(keys), scopes: slices.Clone(scopes)}
+	c := &client{keys: slices.Clone(keys), scopes: slices.Clone(scopes)}
+	for range keys {
+		c.expires = append(c.expires, s.keyExpiry())
+	}
+	s.clients[id] = c
 	return nil
+}
+
+// keyExpiry is when a key registered now expires.
+func (s *Server) keyExpiry() time.Time {
+	if s.cfg.KeyLifetime > 0 {
+		return s.cfg.Now().Add(s.cfg.KeyLifetime)
+	}
+	return s.cfg.Now().Add(KeyLifetime)
+}
+
+// SetKeyExpiry changes when a client's registered key (by kid, the RFC
+// 7638 thumbprint) expires, to try expiry monitoring and what happens
+// after a key expires.
+func (s *Server) SetKeyExpiry(id, kid string, t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok {
+		return fmt.Errorf("devsts: unknown client %q", id)
+	}
+	for i, k := range c.keys {
+		if tp, _ := signer.Thumbprint(k.Key); tp == kid {
+			c.expires[i] = t
+			return nil
+		}
+	}
+	return fmt.Errorf("devsts: client %s has no key %s", id, kid)
 }
 
 // AddClientKey registers one more public key for a client, as Selvbetjening
@@ -183,6 +218,7 @@ func (s *Server) AddClientKey(id string, k jose.JSONWebKey) error {
 		return fmt.Errorf("devsts: unknown client %q", id)
 	}
 	c.keys = append(c.keys, k)
+	c.expires = append(c.expires, s.keyExpiry())
 	return nil
 }
 

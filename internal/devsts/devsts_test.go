@@ -294,3 +294,27 @@ func TestRegisterRefusesPrivateKeys(t *testing.T) {
 		t.Fatal("a private JWK was registered")
 	}
 }
+
+// Registered keys expire, as in Selvbetjening: after its expiration a key
+// no longer authenticates the client, and the error says so.
+func TestRegisteredKeysExpire(t *testing.T) {
+	f := newFixture(t, devsts.Config{KeyLifetime: 48 * time.Hour})
+	if st, body, _ := f.post(t, form(f.assertionWith(t, f.signer, assertion.Config{})), ""); st != 200 {
+		t.Fatalf("fresh key refused: %v", body)
+	}
+	f.advance(49 * time.Hour)
+	st, body, _ := f.post(t, form(f.assertionWith(t, f.signer, assertion.Config{})), "")
+	if st != http.StatusBadRequest || body["error"] != "invalid_client" || !strings.Contains(body["error_description"].(string), "expired at") {
+		t.Fatalf("expired key: %d %v", st, body)
+	}
+	// SetKeyExpiry moves it; the kid names the key.
+	if err := f.sts.SetKeyExpiry("client-a", f.signer.KeyID(), f.clock().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if st, body, _ := f.post(t, form(f.assertionWith(t, f.signer, assertion.Config{})), ""); st != 200 {
+		t.Fatalf("key with a new expiry refused: %v", body)
+	}
+	if err := f.sts.SetKeyExpiry("client-a", f.other.KeyID(), f.clock()); err == nil {
+		t.Fatal("SetKeyExpiry accepted a key the client does not have")
+	}
+}

@@ -22,8 +22,8 @@ const (
 	SelvbetjeningScope = "nhn:selvbetjening/client"
 )
 
-// KeyLifetime is how long a key registered through the fake API stays
-// valid (NHN gives from 3 months to 2 years).
+// KeyLifetime is how long a registered key stays valid unless
+// Config.KeyLifetime says otherwise (NHN gives from 3 months to 2 years).
 var KeyLifetime = 365 * 24 * time.Hour
 
 type registered struct {
@@ -59,13 +59,8 @@ func (s *Server) callerKeys(id string) []registered {
 		return nil
 	}
 	out := make([]registered, 0, len(c.keys))
-	for _, k := range c.keys {
-		kid, _ := signer.Thumbprint(k.Key)
-		r := registered{jwk: k, origin: "Selvbetjening", expires: s.keyExpiry[id+"/"+kid]}
-		if r.expires.IsZero() {
-			r.expires = s.cfg.Now().Add(KeyLifetime)
-		}
-		out = append(out, r)
+	for i, k := range c.keys {
+		out = append(out, registered{jwk: k, origin: "Selvbetjening", expires: c.expires[i]})
 	}
 	return out
 }
@@ -145,9 +140,9 @@ func (s *Server) addSecret(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "Invalid JWK", errors.Unwrap(err).Error())
 		return
 	}
-	exp := s.cfg.Now().Add(KeyLifetime)
 	s.mu.Lock()
-	s.keyExpiry[c.ClientID+"/"+tp] = exp
+	cl := s.clients[c.ClientID]
+	exp := cl.expires[len(cl.expires)-1]
 	s.uploads++
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"expiration": exp.UTC().Format(time.RFC3339)})

@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/signer"
 )
 
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -137,8 +138,9 @@ func (s *Server) checkAssertion(r *http.Request) (clientID string, claims *asser
 	s.mu.Lock()
 	c, ok := s.clients[clientID]
 	var keys []jose.JSONWebKey
+	var expires []time.Time
 	if ok {
-		keys = slices.Clone(c.keys)
+		keys, expires = slices.Clone(c.keys), slices.Clone(c.expires)
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -147,11 +149,16 @@ func (s *Server) checkAssertion(r *http.Request) (clientID string, claims *asser
 	// The kid picks the key; without a match every key is tried, as
 	// clients with several registered keys may omit it.
 	var payload []byte
-	for _, k := range keys {
+	now := s.cfg.Now()
+	for i, k := range keys {
 		if hdr.KeyID != "" && k.KeyID != "" && k.KeyID != hdr.KeyID {
 			continue
 		}
 		if p, err := jws.Verify(k.Key); err == nil {
+			if now.After(expires[i]) {
+				tp, _ := signer.Thumbprint(k.Key)
+				return bad(fmt.Sprintf("the key (kid %s) registered for %s expired at %s; register a new one", tp, clientID, expires[i].UTC().Format(time.RFC3339)))
+			}
 			payload = p
 			break
 		}
@@ -163,7 +170,6 @@ func (s *Server) checkAssertion(r *http.Request) (clientID string, claims *asser
 	if err := json.Unmarshal(payload, &cl); err != nil {
 		return bad("the client assertion's claims are not JSON")
 	}
-	now := s.cfg.Now()
 	switch {
 	case cl.Issuer != clientID || cl.Subject != clientID:
 		return bad("iss and sub must both be the client id")
