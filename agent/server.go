@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/loopback"
 )
 
 // TokenResponse is what GET /v1/token answers: the cached token and how
@@ -174,12 +175,10 @@ func Listen(addr, group string) (net.Listener, error) {
 		}
 		return ln, nil
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("agent: --listen %q: want unix:/path or 127.0.0.1:PORT", addr)
 	}
-	ip := net.ParseIP(host)
-	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback.HostPort(addr) {
 		return nil, fmt.Errorf("agent: --listen %s: TCP only on loopback (127.0.0.1 or [::1]); use a unix socket otherwise", addr)
 	}
 	return net.Listen("tcp", addr)

@@ -355,7 +355,8 @@ func TestCheckURL(t *testing.T) {
 		{"http://127.0.0.1:8080/token", true},
 		{"http://127.1.2.3/token", true},
 		{"http://localhost:9000", true},
-		{"http://LOCALHOST.:9000", true},
+		{"http://LOCALHOST:9000", true},
+		{"http://localhost.:9000", false}, // a resolver may ask DNS
 		{"http://[::1]:443/x", true},
 		{"http://helseid-sts.nhn.no", false},
 		{"http://localhost.example.com", false},

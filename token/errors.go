@@ -3,11 +3,12 @@ package token
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/jwkctl/jwkctl/internal/loopback"
 )
 
 // Sentinel errors. An *Error from the token endpoint wraps one (or two, when
@@ -157,19 +158,10 @@ func checkURL(u *url.URL) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if loopback.Host(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%w: %s uses plain http; use https (plain http is only allowed to loopback hosts)", ErrInsecureURL, u.Redacted())
 	}
 	return fmt.Errorf("%w: %s: scheme %q is not https", ErrInsecureURL, u.Redacted(), u.Scheme)
-}
-
-func isLoopback(host string) bool {
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }

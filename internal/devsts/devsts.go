@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jwkctl/jwkctl/internal/loopback"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/signer"
 )
@@ -320,17 +321,7 @@ func oauthError(w http.ResponseWriter, status int, code, desc string) {
 }
 
 // IsLoopback reports whether a listen address or host is on loopback.
-func IsLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(hostport string) bool { return loopback.HostPort(hostport) }
 
 // Start serves a new server on a free loopback port and returns it with a
 // function that stops it.

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/jwkctl/jwkctl/internal/loopback"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -78,7 +79,7 @@ func dial(ctx context.Context, endpoint string) (Client, error) {
 	var opts []option.ClientOption
 	if endpoint != "" {
 		opts = append(opts, option.WithEndpoint(endpoint))
-		if isLoopback(endpoint) {
+		if loopback.HostPort(endpoint) {
 			opts = append(opts, option.WithoutAuthentication(),
 				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 		}
@@ -88,15 +89,6 @@ func dial(ctx context.Context, endpoint string) (Client, error) {
 		return nil, fmt.Errorf("gcpkms: connect to Cloud KMS: %v (are Application Default Credentials set up? gcloud auth application-default login, or GOOGLE_APPLICATION_CREDENTIALS)", err)
 	}
 	return c, nil
-}
-
-func isLoopback(endpoint string) bool {
-	host := endpoint
-	if i := strings.LastIndex(host, ":"); i >= 0 {
-		host = host[:i]
-	}
-	host = strings.Trim(host, "[]")
-	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
 }
 
 // Scheme is "gcpkms".
