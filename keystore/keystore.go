@@ -64,6 +64,14 @@ type Deleter interface {
 	Delete(ctx context.Context, uri *URI, opts Options) error
 }
 
+// GenerateChecker is implemented by backends that can tell, without
+// creating anything, whether Generate would refuse a request (the name is
+// taken, the backend has no such algorithm, an existing KMS key has
+// another template). Plans check with it before they are recorded.
+type GenerateChecker interface {
+	CheckGenerate(ctx context.Context, req GenerateRequest) error
+}
+
 // Disabler is implemented by backends that can switch a key off without
 // destroying it, and on again: Cloud KMS sets the version's state to
 // DISABLED, PKCS#11 sets CKA_SIGN to false on the private key. A disabled

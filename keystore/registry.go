@@ -101,6 +101,23 @@ func Import(ctx context.Context, req ImportRequest) (Key, error) {
 	return im.Import(ctx, req)
 }
 
+// CheckGenerate reports whether Generate would refuse req, without
+// creating anything, for backends that implement GenerateChecker (others
+// are not asked). req.Spec comes from SpecFor, which checked it.
+func CheckGenerate(ctx context.Context, req GenerateRequest) error {
+	if req.URI == nil {
+		return fmt.Errorf("%w: no key URI", ErrBadURI)
+	}
+	b, err := Lookup(req.URI.Scheme)
+	if err != nil {
+		return err
+	}
+	if c, ok := b.(GenerateChecker); ok {
+		return c.CheckGenerate(ctx, req)
+	}
+	return nil
+}
+
 // List returns the keys under a URI prefix.
 func List(ctx context.Context, prefix string, opts Options) ([]KeyInfo, error) {
 	b, u, err := backendFor(prefix)

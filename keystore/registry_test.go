@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/jwkctl/jwkctl/keystore"
+	_ "github.com/jwkctl/jwkctl/keystore/file"
 )
 
 // minimal is a backend with none of the optional abilities.
@@ -103,5 +104,24 @@ func TestCheckPrivateKey(t *testing.T) {
 	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	if err := keystore.CheckPrivateKey(p224); err == nil {
 		t.Error("P-224 accepted")
+	}
+}
+
+func TestCheckGenerateFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	u := keystore.MustParse("file:" + dir + "/k.json")
+	if err := keystore.CheckGenerate(ctx, keystore.GenerateRequest{URI: u, Spec: spec}); err != nil {
+		t.Fatalf("free name: %v", err)
+	}
+	if _, err := keystore.Generate(ctx, keystore.GenerateRequest{URI: u, Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	if err := keystore.CheckGenerate(ctx, keystore.GenerateRequest{URI: u, Spec: spec}); !errors.Is(err, keystore.ErrExists) {
+		t.Fatalf("taken name: %v", err)
+	}
+	if err := keystore.CheckGenerate(ctx, keystore.GenerateRequest{URI: keystore.MustParse("file:" + dir + "/"), Spec: spec}); !errors.Is(err, keystore.ErrBadURI) {
+		t.Fatalf("directory: %v", err)
 	}
 }

@@ -23,10 +23,11 @@ func init() { keystore.Register(Backend{}) }
 type Backend struct{}
 
 var (
-	_ keystore.Backend  = Backend{}
-	_ keystore.Importer = Backend{}
-	_ keystore.Lister   = Backend{}
-	_ keystore.Deleter  = Backend{}
+	_ keystore.Backend         = Backend{}
+	_ keystore.Importer        = Backend{}
+	_ keystore.Lister          = Backend{}
+	_ keystore.Deleter         = Backend{}
+	_ keystore.GenerateChecker = Backend{}
 )
 
 // Scheme is "file".
@@ -86,6 +87,18 @@ func (Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keys
 		return nil, err
 	}
 	return store(req.URI, priv, string(req.Spec.Alg), req.Passphrase)
+}
+
+// CheckGenerate implements keystore.GenerateChecker: the name must be a
+// key file that does not exist yet.
+func (Backend) CheckGenerate(_ context.Context, req keystore.GenerateRequest) error {
+	if err := checkURI(req.URI); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(req.URI.Path); err == nil {
+		return fmt.Errorf("%w: %s (jwkctl never overwrites a key; pick another name or delete it first)", keystore.ErrExists, req.URI)
+	}
+	return nil
 }
 
 // Import writes an existing private key to a new file.

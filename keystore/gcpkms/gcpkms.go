@@ -63,11 +63,12 @@ type Backend struct {
 }
 
 var (
-	_ keystore.Backend  = (*Backend)(nil)
-	_ keystore.Lister   = (*Backend)(nil)
-	_ keystore.Deleter  = (*Backend)(nil)
-	_ keystore.Disabler = (*Backend)(nil)
-	_ io.Closer         = (*Backend)(nil)
+	_ keystore.Backend         = (*Backend)(nil)
+	_ keystore.Lister          = (*Backend)(nil)
+	_ keystore.Deleter         = (*Backend)(nil)
+	_ keystore.Disabler        = (*Backend)(nil)
+	_ keystore.GenerateChecker = (*Backend)(nil)
+	_ io.Closer                = (*Backend)(nil)
 )
 
 // New returns a Backend that dials Cloud KMS with Application Default
@@ -278,9 +279,18 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	return resp.GetSignature(), nil
 }
 
-// Generate creates a crypto key (or, if the key exists, a new version of
-// it, for rotation) and waits until the version is enabled.
-func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
+// plan is what Generate will do, checked without changing anything.
+type plan struct {
+	n      *keystore.KMSName
+	want   kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm
+	level  kmspb.ProtectionLevel
+	exists bool // the crypto key exists: Generate adds a version
+}
+
+// check validates a generate request against the URI, the algorithms KMS
+// offers and, when the crypto key exists, its version template (KMS fixes
+// algorithm and protection level per key).
+func (b *Backend) check(ctx context.Context, c Client, req keystore.GenerateRequest) (*plan, error) {
 	n, err := kmsName(req.URI)
 	if err != nil {
 		return nil, err
@@ -292,39 +302,71 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 	if err != nil {
 		return nil, err
 	}
-	level := kmspb.ProtectionLevel_SOFTWARE
+	p := &plan{n: n, want: want, level: kmspb.ProtectionLevel_SOFTWARE}
 	switch strings.ToLower(req.ProtectionLevel) {
 	case "", "software":
 	case "hsm":
-		level = kmspb.ProtectionLevel_HSM
+		p.level = kmspb.ProtectionLevel_HSM
 	default:
 		return nil, fmt.Errorf("gcpkms: protection level must be software or hsm, not %q", req.ProtectionLevel)
 	}
-	c, err := b.client(ctx, req.Options)
-	if err != nil {
-		return nil, err
-	}
-	log := req.Logger()
 	if n.Version != "" {
 		if _, err := c.GetCryptoKeyVersion(ctx, &kmspb.GetCryptoKeyVersionRequest{Name: n.VersionName()}); err == nil {
 			return nil, fmt.Errorf("%w: %s", keystore.ErrExists, req.URI)
 		}
 		return nil, fmt.Errorf("%w: KMS numbers versions itself; give the key URI without /cryptoKeyVersions/%s", keystore.ErrBadURI, n.Version)
 	}
-	var version *kmspb.CryptoKeyVersion
 	key, err := c.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: n.KeyName()})
 	switch {
 	case err == nil:
-		have := key.GetVersionTemplate().GetAlgorithm()
-		if key.GetPurpose() != kmspb.CryptoKey_ASYMMETRIC_SIGN || have != want {
-			return nil, fmt.Errorf("gcpkms: %s exists with %s (%s); a new version would have that algorithm, not %s", n.KeyName(), have, key.GetPurpose(), want)
+		tmpl := key.GetVersionTemplate()
+		if key.GetPurpose() != kmspb.CryptoKey_ASYMMETRIC_SIGN || tmpl.GetAlgorithm() != want {
+			return nil, fmt.Errorf("gcpkms: %s exists with %s (%s); a new version would have that algorithm, not %s", n.KeyName(), tmpl.GetAlgorithm(), key.GetPurpose(), want)
 		}
+		// An explicit protection level must match the key's: KMS gives a
+		// new version the key's own.
+		if req.ProtectionLevel != "" && tmpl.GetProtectionLevel() != p.level {
+			return nil, fmt.Errorf("gcpkms: %s exists with protection level %s; a new version would have that, not %s (leave out --protection-level, or use another key)", n.KeyName(), tmpl.GetProtectionLevel(), p.level)
+		}
+		p.level, p.exists = tmpl.GetProtectionLevel(), true
+	case status.Code(err) == codes.NotFound:
+	default:
+		return nil, mapErr(err, "look up", n.KeyName(), "cloudkms.cryptoKeys.get")
+	}
+	return p, nil
+}
+
+// CheckGenerate implements keystore.GenerateChecker.
+func (b *Backend) CheckGenerate(ctx context.Context, req keystore.GenerateRequest) error {
+	c, err := b.client(ctx, req.Options)
+	if err != nil {
+		return err
+	}
+	_, err = b.check(ctx, c, req)
+	return err
+}
+
+// Generate creates a crypto key (or, if the key exists, a new version of
+// it, for rotation) and waits until the version is enabled.
+func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
+	c, err := b.client(ctx, req.Options)
+	if err != nil {
+		return nil, err
+	}
+	p, err := b.check(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	n, want, level := p.n, p.want, p.level
+	log := req.Logger()
+	var version *kmspb.CryptoKeyVersion
+	if p.exists {
 		log.Info("adding a new version to an existing key", "key", n.KeyName())
 		version, err = c.CreateCryptoKeyVersion(ctx, &kmspb.CreateCryptoKeyVersionRequest{Parent: n.KeyName()})
 		if err != nil {
 			return nil, mapErr(err, "create a version of", n.KeyName(), "cloudkms.cryptoKeyVersions.create")
 		}
-	case status.Code(err) == codes.NotFound:
+	} else {
 		log.Info("creating crypto key", "key", n.KeyName(), "algorithm", want.String(), "protection", level.String())
 		created, err := c.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{
 			Parent:      n.KeyRingName(),
@@ -341,8 +383,6 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 		if version == nil || version.GetName() == "" {
 			version = &kmspb.CryptoKeyVersion{Name: n.KeyName() + "/cryptoKeyVersions/1"}
 		}
-	default:
-		return nil, mapErr(err, "look up", n.KeyName(), "cloudkms.cryptoKeys.get")
 	}
 	name := version.GetName()
 	for version.GetState() != kmspb.CryptoKeyVersion_ENABLED {

@@ -276,3 +276,49 @@ func TestDisableEnable(t *testing.T) {
 		t.Fatalf("disable a missing version: %v", err)
 	}
 }
+
+// KMS fixes algorithm and protection level per key: a new version of an
+// existing key gets the key's own, so asking for another is refused —
+// before anything is created, also through CheckGenerate.
+func TestGenerateChecksTheKeyTemplate(t *testing.T) {
+	_, opts := fake(t)
+	ctx := context.Background()
+	generate(t, opts, "soft", jose.ES256, 0)
+	key := keystore.MustParse(ring + "/cryptoKeys/soft")
+	es256, _ := keystore.SpecFor(jose.ES256, 0)
+	ps256, _ := keystore.SpecFor(jose.PS256, 2048)
+	es512, _ := keystore.SpecFor(jose.ES512, 0)
+	hsm := opts
+	hsm.ProtectionLevel = "hsm"
+	soft := opts
+	soft.ProtectionLevel = "software"
+	for _, tc := range []struct {
+		name string
+		req  keystore.GenerateRequest
+		want string // "" = accepted
+	}{
+		{"same template", keystore.GenerateRequest{URI: key, Spec: es256, Options: opts}, ""},
+		{"explicit same level", keystore.GenerateRequest{URI: key, Spec: es256, Options: soft}, ""},
+		{"other level", keystore.GenerateRequest{URI: key, Spec: es256, Options: hsm}, "protection level SOFTWARE"},
+		{"other alg", keystore.GenerateRequest{URI: key, Spec: ps256, Options: opts}, "EC_SIGN_P256_SHA256"},
+		{"no P-521", keystore.GenerateRequest{URI: keystore.MustParse(ring + "/cryptoKeys/new"), Spec: es512, Options: opts}, "P-521"},
+		{"version given", keystore.GenerateRequest{URI: keystore.MustParse(ring + "/cryptoKeys/soft/cryptoKeyVersions/1"), Spec: es256, Options: opts}, "already exists"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := keystore.CheckGenerate(ctx, tc.req)
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("CheckGenerate: %v, want %q", err, tc.want)
+			}
+			if tc.want == "" {
+				return
+			}
+			if _, err := keystore.Generate(ctx, tc.req); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Generate: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	infos, err := keystore.List(ctx, ring+"/cryptoKeys/soft", opts)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("versions after refused generates: %d (%v), want 1", len(infos), err)
+	}
+}
