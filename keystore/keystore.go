@@ -25,6 +25,14 @@ type AlgRestricted interface {
 	Algs() []jose.SignatureAlgorithm
 }
 
+// AlgRecorder is implemented by keys that record the JOSE algorithm they
+// were generated or registered for (a key file's "alg" member). When no
+// algorithm is given, jwkctl signs with the recorded one, so signatures
+// match the JWK that was uploaded.
+type AlgRecorder interface {
+	RecordedAlg() jose.SignatureAlgorithm
+}
+
 // ConcatSigner is implemented by keys whose backend produces ECDSA
 // signatures as fixed-size r‖s, the form JWS uses (PKCS#11's CKM_ECDSA
 // does). SignConcat returns exactly that form for an ECDSA key, so the

@@ -89,13 +89,19 @@ func AlgsFor(pub crypto.PublicKey) []jose.SignatureAlgorithm {
 	return out
 }
 
-// DefaultAlg is the preferred algorithm for a key: PS256 for RSA, the
-// curve's ESxxx for EC. For a key whose backend fixes its algorithm
-// (keystore.AlgRestricted) it is that algorithm.
+// DefaultAlg is the preferred algorithm for a key: the one the backend
+// fixes (keystore.AlgRestricted), else the one the key records
+// (keystore.AlgRecorder) if it fits the key, else PS256 for RSA and the
+// curve's ESxxx for EC.
 func DefaultAlg(key crypto.Signer) (jose.SignatureAlgorithm, error) {
 	if r, ok := key.(keystore.AlgRestricted); ok {
 		if algs := r.Algs(); len(algs) > 0 {
 			return algs[0], nil
+		}
+	}
+	if r, ok := key.(keystore.AlgRecorder); ok {
+		if alg := r.RecordedAlg(); alg != "" && Fits(alg, key.Public()) == nil {
+			return alg, nil
 		}
 	}
 	algs := AlgsFor(key.Public())

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -28,6 +30,7 @@ var (
 	_ keystore.Lister          = Backend{}
 	_ keystore.Deleter         = Backend{}
 	_ keystore.GenerateChecker = Backend{}
+	_ keystore.AlgRecorder     = (*Key)(nil)
 )
 
 // Scheme is "file".
@@ -38,7 +41,11 @@ func (Backend) Scheme() string { return keystore.SchemeFile }
 type Key struct {
 	crypto.Signer
 	uri *keystore.URI
+	alg jose.SignatureAlgorithm // the file's "alg", if any
 }
+
+// RecordedAlg is the algorithm in the key file ("" when it has none).
+func (k *Key) RecordedAlg() jose.SignatureAlgorithm { return k.alg }
 
 // URI names the key file.
 func (k *Key) URI() *keystore.URI { return k.uri }
@@ -123,7 +130,7 @@ func store(u *keystore.URI, priv crypto.Signer, alg string, pass []byte) (keysto
 		}
 		return nil, fmt.Errorf("file: write %s: %w", u.Path, err)
 	}
-	return &Key{Signer: priv, uri: u}, nil
+	return &Key{Signer: priv, uri: u, alg: jose.SignatureAlgorithm(alg)}, nil
 }
 
 // Open reads a key file. The file must not be readable or writable by
@@ -136,11 +143,11 @@ func (Backend) Open(_ context.Context, u *keystore.URI, opts keystore.Options) (
 	if err != nil {
 		return nil, err
 	}
-	priv, _, err := decode(data, opts.Passphrase, u.Path)
+	priv, alg, err := decode(data, opts.Passphrase, u.Path)
 	if err != nil {
 		return nil, err
 	}
-	return &Key{Signer: priv, uri: u}, nil
+	return &Key{Signer: priv, uri: u, alg: alg}, nil
 }
 
 // readKeyFile reads path after checking it is a regular file that only its
