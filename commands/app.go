@@ -86,9 +86,16 @@ func quietUsage(cmds []*cli.Command) {
 				required = append(required, f)
 			}
 		}
-		if len(required) > 0 {
+		// A leaf command without ArgsUsage takes flags only: a stray word
+		// ("keys generate --bits 2048 ES256") is a mistake, not something
+		// to ignore.
+		flagsOnly := cmd.Action != nil && len(cmd.Subcommands) == 0 && cmd.ArgsUsage == ""
+		if len(required) > 0 || flagsOnly {
 			before := cmd.Before
 			cmd.Before = func(c *cli.Context) error {
+				if flagsOnly && c.Args().Present() {
+					return cli.Exit(fmt.Sprintf("%s takes no arguments, got %q (every value goes with its flag, and flags after an argument are not read)", strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.Args().First()), ExitUsage)
+				}
 				for _, f := range required {
 					name := f.Names()[0]
 					if !c.IsSet(name) {

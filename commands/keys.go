@@ -80,6 +80,11 @@ func runKeysGenerate(c *cli.Context) error {
 		return err
 	}
 	opts.ProtectionLevel = c.String("protection-level")
+	// Cheap refusals (name taken, no such algorithm) before the slow part
+	// and its progress line.
+	if err := keystore.CheckGenerate(c.Context, keystore.GenerateRequest{URI: u, Spec: spec, Options: opts}); err != nil {
+		return err
+	}
 	stop := progress(c.App.ErrWriter, fmt.Sprintf("generating %s key for %s in %s", spec, alg, u))
 	key, err := keystore.Generate(c.Context, keystore.GenerateRequest{URI: u, Spec: spec, Options: opts})
 	stop(err == nil)
