@@ -79,18 +79,24 @@ func backendOptions(c *cli.Context) (keystore.Options, error) {
 	return opts, nil
 }
 
+// readPassphraseFile reads a passphrase from a file, without the final
+// newline.
+func readPassphraseFile(f string) ([]byte, error) {
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase file: %w", err)
+	}
+	p := []byte(strings.TrimRight(string(b), "\r\n"))
+	if len(p) == 0 {
+		return nil, fmt.Errorf("passphrase file %s is empty", f)
+	}
+	return p, nil
+}
+
 // passphrase reads --passphrase-file, else JWKCTL_PASSPHRASE, else nil.
 func passphrase(c *cli.Context) ([]byte, error) {
 	if f := c.Path("passphrase-file"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("read passphrase file: %w", err)
-		}
-		p := []byte(strings.TrimRight(string(b), "\r\n"))
-		if len(p) == 0 {
-			return nil, fmt.Errorf("passphrase file %s is empty", f)
-		}
-		return p, nil
+		return readPassphraseFile(f)
 	}
 	if p, ok := os.LookupEnv(envPrefix + "PASSPHRASE"); ok {
 		if p == "" {

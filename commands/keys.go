@@ -218,7 +218,8 @@ func keysImportCommand() *cli.Command {
 			"Example:\n   jwkctl keys import --key file:keys/client.json --from ~/Downloads/private-key.json",
 		Flags: append([]cli.Flag{
 			keyFlag(true),
-			&cli.PathFlag{Name: "from", Usage: "private JWK `FILE` to import", Required: true, EnvVars: env("from")},
+			&cli.PathFlag{Name: "from", Usage: "private JWK `FILE` to import (or an encrypted jwkctl key file)", Required: true, EnvVars: env("from")},
+			&cli.PathFlag{Name: "from-passphrase-file", Usage: "read the passphrase of an encrypted --from file from `FILE`", EnvVars: env("from-passphrase-file")},
 			algFlag("JOSE `ALG` the key is for (default: the JWK's alg, else PS256 / the curve's ES alg)"),
 		}, backendFlags()...),
 		Action: runKeysImport,
@@ -245,9 +246,18 @@ func runKeysImport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	priv, alg, err := file.ParsePrivateJWK(data)
+	var fromPass []byte
+	if f := c.Path("from-passphrase-file"); f != "" {
+		if fromPass, err = readPassphraseFile(f); err != nil {
+			return err
+		}
+	}
+	if file.IsEncrypted(data) && fromPass == nil {
+		return fmt.Errorf("%s is an encrypted key file; give its passphrase with --from-passphrase-file", from)
+	}
+	priv, alg, err := file.ParseKeyFile(data, fromPass, from)
 	if err != nil {
-		return fmt.Errorf("%s: %w", from, err)
+		return err
 	}
 	if s := c.String("alg"); s != "" {
 		if alg, err = signer.ParseAlg(s); err != nil {

@@ -64,6 +64,16 @@ func isJWE(data []byte) bool {
 	return bytes.HasPrefix(d, []byte("ey")) && bytes.Count(d, []byte(".")) == 4
 }
 
+// IsEncrypted reports whether data is an encrypted jwkctl key file (a
+// compact JWE) rather than a plain JWK.
+func IsEncrypted(data []byte) bool { return isJWE(data) }
+
+// ParseKeyFile reads the bytes of a key file as jwkctl writes them: a
+// private JWK, or one encrypted with pass. name is only for messages.
+func ParseKeyFile(data, pass []byte, name string) (crypto.Signer, jose.SignatureAlgorithm, error) {
+	return decode(data, pass, name)
+}
+
 // decode reads a key file's bytes. path is only for messages.
 func decode(data, pass []byte, path string) (crypto.Signer, jose.SignatureAlgorithm, error) {
 	if isJWE(data) {
