@@ -22,8 +22,8 @@ func callCommand() *cli.Command {
 	flags := tokenFlags()
 	flags = append(flags,
 		&cli.StringFlag{Name: "method", Aliases: []string{"X"}, Usage: "HTTP `METHOD` (default GET, or POST with --data)", EnvVars: env("method")},
-		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "request body: `@FILE`, @- for stdin, or the text itself"},
-		&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request header `\"Name: value\"`, repeatable (not Authorization or DPoP)"},
+		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "request body: `@FILE`, @- for stdin, or the text itself", EnvVars: env("data")},
+		&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request header `\"Name: value\"`, repeatable (not Authorization or DPoP)", EnvVars: env("header")},
 	)
 	return &cli.Command{
 		Name:      "call",

@@ -42,10 +42,10 @@ func devSTSCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: "127.0.0.1:8080", EnvVars: env("listen")},
 			&cli.StringSliceFlag{Name: "client", Usage: "register a client: `ID=PUBLIC_JWK_FILE[:SCOPES]` (file holds a JWK or JWKS; scopes space separated); repeatable", EnvVars: env("client")},
-			&cli.BoolFlag{Name: "no-nonce", Usage: "do not require DPoP nonces (HelseID does)"},
-			&cli.BoolFlag{Name: "require-dpop", Usage: "refuse token requests without DPoP"},
-			&cli.DurationFlag{Name: "token-lifetime", Usage: "access token lifetime", Value: 5 * time.Minute},
-			&cli.DurationFlag{Name: "key-lifetime", Usage: "how long a registered client key stays valid (short ones let you try jwkctl keys expiry)", Value: devsts.KeyLifetime},
+			&cli.BoolFlag{Name: "no-nonce", Usage: "do not require DPoP nonces (HelseID does)", EnvVars: env("no-nonce")},
+			&cli.BoolFlag{Name: "require-dpop", Usage: "refuse token requests without DPoP", EnvVars: env("require-dpop")},
+			&cli.DurationFlag{Name: "token-lifetime", Usage: "access token lifetime `DURATION`", Value: 5 * time.Minute, EnvVars: env("token-lifetime")},
+			&cli.DurationFlag{Name: "key-lifetime", Usage: "how long (`DURATION`) a registered client key stays valid; short ones let you try jwkctl keys expiry", Value: devsts.KeyLifetime, EnvVars: env("key-lifetime")},
 		},
 		Action: runDevSTS,
 	}

@@ -30,10 +30,10 @@ func quickstartCommand() *cli.Command {
 			"an in-process dev STS standing in for HelseID and Selvbetjening. Each step is explained on\n" +
 			"stderr; stdout gets a JSON summary. Nothing leaves this machine.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "alg", Usage: "key `ALG` (ES256 is quick; PS256 makes an RSA key as HelseID clients often use)", Value: "ES256"},
-			&cli.IntFlag{Name: "bits", Usage: "RSA key size for PS/RS algs", DefaultText: "2048"},
-			&cli.PathFlag{Name: "keep", Usage: "keep the generated key in `DIR` instead of a temporary directory"},
-			&cli.BoolFlag{Name: "show-token", Usage: "include the access token in the output (it is a secret while it lives)"},
+			&cli.StringFlag{Name: "alg", Usage: "key `ALG` (ES256 is quick; PS256 makes an RSA key as HelseID clients often use)", Value: "ES256", EnvVars: env("quickstart-alg")},
+			&cli.IntFlag{Name: "bits", Usage: "RSA key size (`BITS`) for PS/RS algs", DefaultText: "2048", EnvVars: env("quickstart-bits")},
+			&cli.PathFlag{Name: "keep", Usage: "keep the generated key in `DIR` instead of a temporary directory", EnvVars: env("quickstart-keep")},
+			&cli.BoolFlag{Name: "show-token", Usage: "include the access token in the output (it is a secret while it lives)", EnvVars: env("show-token")},
 		},
 		Action: runQuickstart,
 	}
