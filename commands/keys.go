@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -435,6 +436,12 @@ func keysDeleteCommand() *cli.Command {
 }
 
 func runKeysDelete(c *cli.Context) error {
+	return changeKey(c, "delete", "? This cannot be undone.", keystore.Delete)
+}
+
+// changeKey runs a destructive step on --key: it asks first (unless
+// --yes, or question is empty), then reports the step as done.
+func changeKey(c *cli.Context, verb, question string, do func(context.Context, string, keystore.Options) error) error {
 	u, err := parseKeyURI(c)
 	if err != nil {
 		return err
@@ -443,15 +450,16 @@ func runKeysDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.Bool("yes") {
-		if err := confirm(c, "delete "+u.String(), "Delete key "+describeKey(c, u, opts)+"? This cannot be undone."); err != nil {
+	if question != "" && !c.Bool("yes") {
+		q := strings.ToUpper(verb[:1]) + verb[1:] + " key " + describeKey(c, u, opts) + question
+		if err := confirm(c, verb+" "+u.String(), q); err != nil {
 			return err
 		}
 	}
-	if err := keystore.Delete(c.Context, c.String("key"), opts); err != nil {
+	if err := do(c.Context, c.String("key"), opts); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "deleted %s\n", u)
+	fmt.Fprintf(c.App.ErrWriter, "%sd %s\n", verb, u)
 	return nil
 }
 
@@ -475,25 +483,14 @@ func keysDisableCommand(enable bool) *cli.Command {
 			"restore it first with gcloud kms keys versions restore."
 		cmd.Flags = append([]cli.Flag{keyFlag(true)}, backendFlags()...)
 	}
+	question := "? It will refuse to sign until enabled again."
+	if enable {
+		question = ""
+	}
 	cmd.Action = func(c *cli.Context) error {
-		u, err := parseKeyURI(c)
-		if err != nil {
-			return err
-		}
-		opts, err := backendOptions(c)
-		if err != nil {
-			return err
-		}
-		if !enable && !c.Bool("yes") {
-			if err := confirm(c, "disable "+u.String(), "Disable key "+describeKey(c, u, opts)+"? It will refuse to sign until enabled again."); err != nil {
-				return err
-			}
-		}
-		if err := keystore.SetEnabled(c.Context, c.String("key"), enable, opts); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.App.ErrWriter, "%sd %s\n", cmd.Name, u)
-		return nil
+		return changeKey(c, cmd.Name, question, func(ctx context.Context, uri string, opts keystore.Options) error {
+			return keystore.SetEnabled(ctx, uri, enable, opts)
+		})
 	}
 	return cmd
 }
