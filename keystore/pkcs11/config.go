@@ -15,20 +15,43 @@ const ModuleEnv = "JWKCTL_PKCS11_MODULE"
 // token, which PIN, which object.
 type target struct {
 	module string
-	label  string // token label
-	serial string // token serial
-	pin    string
-	object string
-	id     []byte
-	hasID  bool
+	// The token attributes the URI gives (RFC 7512): the token must match
+	// every one of them.
+	label        string // token label
+	serial       string // token serial
+	manufacturer string
+	model        string
+	slotID       *uint
+	pin          string
+	object       string
+	id           []byte
+	hasID        bool
 }
 
-// tokenName is how messages name the token.
+// tokenName is how messages name the token: by every attribute the URI
+// gives.
 func (t target) tokenName() string {
+	name := "token"
 	if t.label != "" {
-		return fmt.Sprintf("token %q", t.label)
+		name += fmt.Sprintf(" %q", t.label)
 	}
-	return fmt.Sprintf("token with serial %q", t.serial)
+	var with []string
+	if t.serial != "" {
+		with = append(with, fmt.Sprintf("serial %q", t.serial))
+	}
+	if t.manufacturer != "" {
+		with = append(with, fmt.Sprintf("manufacturer %q", t.manufacturer))
+	}
+	if t.model != "" {
+		with = append(with, fmt.Sprintf("model %q", t.model))
+	}
+	if t.slotID != nil {
+		with = append(with, fmt.Sprintf("slot-id %d", *t.slotID))
+	}
+	if len(with) > 0 {
+		name += " with " + strings.Join(with, ", ")
+	}
+	return name
 }
 
 // resolve reads the module, token selector and PIN of a pkcs11: URI.
@@ -38,15 +61,17 @@ func resolve(u *keystore.URI, opts keystore.Options, needPIN bool) (target, erro
 		return target{}, fmt.Errorf("%w: want a pkcs11: URI", keystore.ErrBadURI)
 	}
 	a := u.PKCS11
-	t := target{label: a.Token, serial: a.Serial, object: a.Object, id: a.ID, hasID: a.HasID}
+	t := target{
+		label: a.Token, serial: a.Serial, manufacturer: a.Manufacturer, model: a.Model, slotID: a.SlotID,
+		object: a.Object, id: a.ID, hasID: a.HasID,
+	}
+	// Every token attribute given must match (RFC 7512 §2.3); the token is
+	// found by its serial or label and the others are checked.
 	switch {
 	case a.SlotID != nil && a.Token == "" && a.Serial == "":
 		return t, fmt.Errorf("%w: select the token by token=LABEL or serial=…, not slot-id: slot numbers change when devices are added", keystore.ErrBadURI)
 	case t.label == "" && t.serial == "":
 		return t, fmt.Errorf("%w: the pkcs11 URI names no token: add token=LABEL (see softhsm2-util --show-slots or pkcs11-tool --list-tokens)", keystore.ErrBadURI)
-	case t.label != "" && t.serial != "":
-		// crypto11 takes one selector; the serial is the more specific.
-		t.label = ""
 	}
 	t.module = a.ModulePath
 	if t.module == "" {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 
 	"github.com/miekg/pkcs11"
@@ -20,7 +19,8 @@ import (
 // about a tenth of an ECDSA signature on a fast token; here the key handle
 // is found once and each signature is exactly two PKCS#11 calls. The
 // application is logged in through crypto11's context (PKCS#11 logs in a
-// whole application), so these sessions may use the private key.
+// whole application), so these sessions may use the private key; that
+// context also keeps the module initialised (see token.go).
 type fastSigner struct {
 	p      *pkcs11.Ctx
 	handle pkcs11.ObjectHandle
@@ -32,30 +32,6 @@ type fastSigner struct {
 	mu   sync.Mutex
 	open int
 	max  int
-}
-
-var (
-	modMu sync.Mutex
-	mods  = map[string]*pkcs11.Ctx{}
-)
-
-// module returns this package's own handle on a PKCS#11 library, already
-// initialised by crypto11. It is never finalised here.
-func module(path string) (*pkcs11.Ctx, error) {
-	modMu.Lock()
-	defer modMu.Unlock()
-	if p, ok := mods[path]; ok {
-		return p, nil
-	}
-	p := pkcs11.New(path)
-	if p == nil {
-		return nil, fmt.Errorf("pkcs11: cannot load module %s", path)
-	}
-	if err := p.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		return nil, fmt.Errorf("pkcs11: %v", err)
-	}
-	mods[path] = p
-	return p, nil
 }
 
 func newFastSigner(t target, id []byte, label string, pub crypto.PublicKey) (*fastSigner, error) {
@@ -83,24 +59,6 @@ func newFastSigner(t target, id []byte, label string, pub crypto.PublicKey) (*fa
 		f.ecSize = (ec.Curve.Params().BitSize + 7) / 8
 	}
 	return f, nil
-}
-
-// findSlot is the slot holding t's token, by label or serial.
-func findSlot(p *pkcs11.Ctx, t target) (uint, error) {
-	slots, err := p.GetSlotList(true)
-	if err != nil {
-		return 0, err
-	}
-	for _, s := range slots {
-		ti, err := p.GetTokenInfo(s)
-		if err != nil {
-			continue
-		}
-		if (t.label != "" && strings.TrimSpace(ti.Label) == t.label) || (t.serial != "" && strings.TrimSpace(ti.SerialNumber) == t.serial) {
-			return s, nil
-		}
-	}
-	return 0, fmt.Errorf("pkcs11: %s not found", t.tokenName())
 }
 
 // findPrivate is the handle of the one private key with this id and

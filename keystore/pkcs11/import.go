@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 
 	"github.com/miekg/pkcs11"
 
@@ -49,7 +48,7 @@ func (b *Backend) Import(ctx context.Context, req keystore.ImportRequest) (keyst
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFree(c, t, id); err != nil {
+	if err := checkFree(t, id); err != nil {
 		return nil, err
 	}
 	pubT, privT, err := templates(req.Private, id, t.object)
@@ -59,7 +58,9 @@ func (b *Backend) Import(ctx context.Context, req keystore.ImportRequest) (keyst
 	if err := createObjects(t, pubT, privT); err != nil {
 		return nil, err
 	}
-	s, err := find(c, target{label: t.label, serial: t.serial, object: t.object, id: id, hasID: true})
+	made := t
+	made.id, made.hasID = id, true
+	s, err := find(c, made)
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +76,21 @@ func templates(priv any, id []byte, label string) (pub, prv []*pkcs11.Attribute,
 			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
 		}
 	}
-	pub = append(common(pkcs11.CKO_PUBLIC_KEY), pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true))
+	// A signing key only, as Generate makes it.
+	pub = append(common(pkcs11.CKO_PUBLIC_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
+		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
+		pkcs11.NewAttribute(pkcs11.CKA_WRAP, false),
+		pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
+	)
 	prv = append(common(pkcs11.CKO_PRIVATE_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
+		pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, false),
+		pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
 	)
 	switch k := priv.(type) {
 	case *rsa.PrivateKey:
@@ -91,12 +101,10 @@ func templates(priv any, id []byte, label string) (pub, prv []*pkcs11.Attribute,
 		e := big.NewInt(int64(k.E)).Bytes()
 		pub = append(pub,
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
-			pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
 			pkcs11.NewAttribute(pkcs11.CKA_MODULUS, k.N.Bytes()),
 			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, e))
 		prv = append(prv,
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
-			pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
 			pkcs11.NewAttribute(pkcs11.CKA_MODULUS, k.N.Bytes()),
 			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, e),
 			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE_EXPONENT, k.D.Bytes()),
@@ -143,29 +151,9 @@ func templates(priv any, id []byte, label string) (pub, prv []*pkcs11.Attribute,
 
 // createObjects writes the two halves in one session of their own. The
 // application is already logged in through the crypto11 context, so the
-// session is authorised; the module is never finalised here.
+// session is authorised.
 func createObjects(t target, pub, prv []*pkcs11.Attribute) error {
-	p := pkcs11.New(t.module)
-	if p == nil {
-		return fmt.Errorf("pkcs11: cannot load module %s", t.module)
-	}
-	if err := p.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		return fmt.Errorf("pkcs11: %v", err)
-	}
-	slots, err := p.GetSlotList(true)
-	if err != nil {
-		return fmt.Errorf("pkcs11: %v", err)
-	}
-	for _, s := range slots {
-		ti, err := p.GetTokenInfo(s)
-		if err != nil || (t.label != "" && strings.TrimSpace(ti.Label) != t.label) || (t.serial != "" && strings.TrimSpace(ti.SerialNumber) != t.serial) {
-			continue
-		}
-		sh, err := p.OpenSession(s, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-		if err != nil {
-			return fmt.Errorf("pkcs11: open session: %v", err)
-		}
-		defer p.CloseSession(sh)
+	return withSession(t, true, func(p *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		privH, err := p.CreateObject(sh, prv)
 		if err != nil {
 			return fmt.Errorf("pkcs11: import the private key into %s: %v", t.tokenName(), err)
@@ -175,6 +163,5 @@ func createObjects(t target, pub, prv []*pkcs11.Attribute) error {
 			return fmt.Errorf("pkcs11: import the public key into %s: %v", t.tokenName(), err)
 		}
 		return nil
-	}
-	return fmt.Errorf("%w: %s", keystore.ErrNotFound, t.tokenName())
+	})
 }

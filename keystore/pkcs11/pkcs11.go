@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -41,8 +40,6 @@ type session struct {
 	pinHash [32]byte
 }
 
-type ctxKey struct{ module, label, serial string }
-
 var (
 	_ keystore.Backend  = (*Backend)(nil)
 	_ keystore.Lister   = (*Backend)(nil)
@@ -70,7 +67,7 @@ func (b *Backend) Close() error {
 	}
 	var errs []error
 	for k, c := range b.ctxs {
-		if err := c.ctx.Close(); err != nil {
+		if err := closeContext(c.ctx); err != nil {
 			errs = append(errs, err)
 		}
 		delete(b.ctxs, k)
@@ -80,7 +77,7 @@ func (b *Backend) Close() error {
 
 // context returns the logged-in context for t's module and token.
 func (b *Backend) context(t target) (*crypto11.Context, error) {
-	key := ctxKey{t.module, t.label, t.serial}
+	key := t.key()
 	pinHash := sha256.Sum256([]byte(t.pin))
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -90,91 +87,49 @@ func (b *Backend) context(t target) (*crypto11.Context, error) {
 		}
 		return c.ctx, nil
 	}
-	if _, err := os.Stat(t.module); err != nil {
-		return nil, fmt.Errorf("pkcs11: cannot load module %s: %v (check module-path or %s)", t.module, errors.Unwrap(err), ModuleEnv)
-	}
-	c, err := crypto11.Configure(&crypto11.Config{
-		Path:        t.module,
-		TokenLabel:  t.label,
-		TokenSerial: t.serial,
-		Pin:         t.pin,
-		// Enough sessions for concurrent signers, within what small HSMs
-		// allow; crypto11 lowers it to the token's own maximum.
-		MaxSessions: 64,
-	})
+	c, err := configure(t)
 	if err != nil {
-		return nil, b.configureError(t, err)
+		return nil, err
 	}
 	b.ctxs[key] = &session{ctx: c, pinHash: pinHash}
 	return c, nil
 }
 
-// forget drops a context after a lost session or log-out, so the next use
-// configures (and logs in) again.
-func (b *Backend) forget(t target, c *crypto11.Context) {
-	key := ctxKey{t.module, t.label, t.serial}
+// refresh replaces old, t's context, after a lost session or log-out: it
+// configures (and logs in) again. The new context is made before old is
+// closed, so the module stays initialised and other keys' sessions on it
+// survive. When old is no longer t's context (another key already
+// refreshed it), the current one is returned.
+func (b *Backend) refresh(t target, old *crypto11.Context) (*crypto11.Context, error) {
+	key := t.key()
+	pinHash := sha256.Sum256([]byte(t.pin))
 	b.mu.Lock()
-	if s, ok := b.ctxs[key]; ok && s.ctx == c {
+	cur, ok := b.ctxs[key]
+	if ok && cur.ctx != old {
+		b.mu.Unlock()
+		if subtle.ConstantTimeCompare(cur.pinHash[:], pinHash[:]) != 1 {
+			return nil, fmt.Errorf("%w: wrong PIN for %s (not the PIN it is logged in with)", keystore.ErrPIN, t.tokenName())
+		}
+		return cur.ctx, nil
+	}
+	c, err := configure(t)
+	if err == nil {
+		b.ctxs[key] = &session{ctx: c, pinHash: pinHash}
+	} else {
 		delete(b.ctxs, key)
 	}
 	b.mu.Unlock()
-	_ = c.Close()
-}
-
-// configureError turns crypto11's errors into sentences that say what to do.
-func (b *Backend) configureError(t target, err error) error {
-	var p11 pkcs11.Error
-	switch {
-	case errors.As(err, &p11) && p11 == pkcs11.CKR_PIN_INCORRECT:
-		return fmt.Errorf("%w: wrong PIN for %s", keystore.ErrPIN, t.tokenName())
-	case errors.As(err, &p11) && p11 == pkcs11.CKR_PIN_LOCKED:
-		return fmt.Errorf("%w: the PIN of %s is locked; the security officer must unlock it", keystore.ErrPIN, t.tokenName())
-	case errors.As(err, &p11) && (p11 == pkcs11.CKR_PIN_EXPIRED || p11 == pkcs11.CKR_PIN_LEN_RANGE):
-		return fmt.Errorf("%w: the PIN for %s was refused (%v)", keystore.ErrPIN, t.tokenName(), p11)
-	case strings.Contains(err.Error(), "could not find PKCS#11 token"):
-		labels := tokenLabels(t.module)
-		have := "no initialised tokens"
-		if len(labels) > 0 {
-			have = "tokens: " + strings.Join(labels, ", ")
-		}
-		return fmt.Errorf("%w: no %s in %s (%s)", keystore.ErrNotFound, t.tokenName(), t.module, have)
-	case strings.Contains(err.Error(), "failed to create module context"):
-		return fmt.Errorf("pkcs11: cannot load module %s: %v", t.module, errors.Unwrap(err))
+	if ok {
+		_ = closeContext(old)
 	}
-	return fmt.Errorf("pkcs11: %s: %v", t.tokenName(), err)
-}
-
-// tokenLabels lists the labels of the initialised tokens a module offers,
-// for error messages.
-func tokenLabels(module string) []string {
-	p := pkcs11.New(module)
-	if p == nil {
-		return nil
-	}
-	// The module is already initialised by crypto11 in this process, or
-	// becomes so here; it is never finalised here, as that would end other
-	// users' sessions.
-	if err := p.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		return nil
-	}
-	slots, err := p.GetSlotList(true)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, s := range slots {
-		if ti, err := p.GetTokenInfo(s); err == nil && ti.Label != "" {
-			out = append(out, fmt.Sprintf("%q", strings.TrimSpace(ti.Label)))
-		}
-	}
-	sort.Strings(out)
-	return out
+	return c, err
 }
 
 // Generate creates the keypair inside the token: private half sensitive and
-// never extractable, both halves with the same CKA_ID and CKA_LABEL. It
-// refuses when the label or id is already in use, since crypto11 would make
-// a second object with the same name.
+// never extractable, a signing key only (no encrypt, decrypt, wrap, unwrap
+// or derive), both halves with the same CKA_ID and CKA_LABEL. It refuses
+// when any object on the token already has the label or id, since the
+// token would take a second object with the same name.
 func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
 	t, err := resolve(req.URI, req.Options, true)
 	if err != nil {
@@ -194,7 +149,7 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFree(c, t, id); err != nil {
+	if err := checkFree(t, id); err != nil {
 		return nil, err
 	}
 	pub, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(t.object))
@@ -202,14 +157,19 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 		return nil, err
 	}
 	priv := pub.Copy()
+	// A signing key only, whatever the token's defaults (SoftHSM's allow
+	// wrap/unwrap on RSA and encrypt/decrypt/wrap/unwrap on EC; crypto11's
+	// encrypt/decrypt on RSA).
 	for _, a := range []struct {
 		set AttributeSet
 		typ crypto11.AttributeType
 		val any
 	}{
 		{pub, pkcs11.CKA_TOKEN, true}, {pub, pkcs11.CKA_VERIFY, true},
+		{pub, pkcs11.CKA_ENCRYPT, false}, {pub, pkcs11.CKA_WRAP, false}, {pub, pkcs11.CKA_DERIVE, false},
 		{priv, pkcs11.CKA_TOKEN, true}, {priv, pkcs11.CKA_SIGN, true}, {priv, pkcs11.CKA_PRIVATE, true},
 		{priv, pkcs11.CKA_SENSITIVE, true}, {priv, pkcs11.CKA_EXTRACTABLE, false},
+		{priv, pkcs11.CKA_DECRYPT, false}, {priv, pkcs11.CKA_UNWRAP, false}, {priv, pkcs11.CKA_DERIVE, false},
 	} {
 		if err := a.set.Set(a.typ, a.val); err != nil {
 			return nil, err
@@ -221,9 +181,6 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 		if req.Spec.Bits < keystore.MinRSABits {
 			return nil, fmt.Errorf("%w: RSA keys need at least %d bits", keystore.ErrWeakKey, keystore.MinRSABits)
 		}
-		// A signing key only: no encrypt/decrypt (crypto11 would allow both).
-		_ = pub.Set(pkcs11.CKA_ENCRYPT, false)
-		_ = priv.Set(pkcs11.CKA_DECRYPT, false)
 		s, err = c.GenerateRSAKeyPairWithAttributes(pub, priv, req.Spec.Bits)
 	case keystore.EC:
 		s, err = c.GenerateECDSAKeyPairWithAttributes(pub, priv, req.Spec.Curve)
@@ -268,21 +225,6 @@ func (b *Backend) dropFast(f *fastSigner) {
 
 // AttributeSet is crypto11's attribute set (named here for the table above).
 type AttributeSet = crypto11.AttributeSet
-
-// checkFree refuses a label or id that a key on the token already has.
-func checkFree(c *crypto11.Context, t target, id []byte) error {
-	if ks, err := c.FindKeyPairs(nil, []byte(t.object)); err != nil {
-		return fmt.Errorf("pkcs11: look up label %q: %v", t.object, err)
-	} else if len(ks) > 0 {
-		return fmt.Errorf("%w: %s already has a key labelled %q; pick another object= name", keystore.ErrExists, t.tokenName(), t.object)
-	}
-	if ks, err := c.FindKeyPairs(id, nil); err != nil {
-		return fmt.Errorf("pkcs11: look up id: %v", err)
-	} else if len(ks) > 0 {
-		return fmt.Errorf("%w: %s already has a key with id %x; pick another id= or leave it out", keystore.ErrExists, t.tokenName(), id)
-	}
-	return nil
-}
 
 // Open finds the key named by object= and/or id=.
 func (b *Backend) Open(ctx context.Context, u *keystore.URI, opts keystore.Options) (keystore.Key, error) {
@@ -444,31 +386,20 @@ func (b *Backend) SetEnabled(ctx context.Context, u *keystore.URI, enabled bool,
 	if a := attrs[pkcs11.CKA_LABEL]; a != nil {
 		label = string(a.Value)
 	}
-	p, err := module(t.module)
-	if err != nil {
-		return err
-	}
-	slot, err := findSlot(p, t)
-	if err != nil {
-		return err
-	}
-	sh, err := p.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		return fmt.Errorf("pkcs11: open a read-write session on %s: %v", t.tokenName(), err)
-	}
-	defer p.CloseSession(sh)
-	h, err := findPrivate(p, sh, id, label)
-	if err != nil {
-		return err
-	}
-	if err := p.SetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SIGN, enabled)}); err != nil {
-		what := "disable"
-		if enabled {
-			what = "enable"
+	return withSession(t, true, func(p *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+		h, err := findPrivate(p, sh, id, label)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("pkcs11: %s %s on %s (set CKA_SIGN): %v", what, describe(t), t.tokenName(), err)
-	}
-	return nil
+		if err := p.SetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SIGN, enabled)}); err != nil {
+			what := "disable"
+			if enabled {
+				what = "enable"
+			}
+			return fmt.Errorf("pkcs11: %s %s on %s (set CKA_SIGN): %v", what, describe(t), t.tokenName(), err)
+		}
+		return nil
+	})
 }
 
 // Key is a keypair on a token. Signing runs inside the token.
@@ -533,7 +464,7 @@ func (k *Key) sign(r io.Reader, digest []byte, opts crypto.SignerOpts) (sig []by
 		return s, sig, false, err
 	}
 	s, sig, concat, err := sign()
-	if err == nil || !sessionLost(err) {
+	if err == nil || !(sessionLost(err) || k.replaced()) {
 		return sig, concat, wrapSignError(k.t, err)
 	}
 	if rerr := k.reopen(s); rerr != nil {
@@ -549,16 +480,10 @@ func (k *Key) reopen(old crypto11.Signer) error {
 	if k.s != old {
 		return nil // another goroutine already did
 	}
-	// Drop the context only if it is still the one this key used: after
-	// another key's recovery it is already fresh, and closing it again
-	// would log every other key out.
-	k.b.mu.Lock()
-	sess, ok := k.b.ctxs[ctxKey{k.t.module, k.t.label, k.t.serial}]
-	k.b.mu.Unlock()
-	if ok && sess.ctx == k.ctx {
-		k.b.forget(k.t, sess.ctx)
-	}
-	c, err := k.b.context(k.t)
+	// Replace the context only if it is still the one this key used:
+	// after another key's recovery it is already fresh, and replacing it
+	// again would log every other key out.
+	c, err := k.b.refresh(k.t, k.ctx)
 	if err != nil {
 		return err
 	}
@@ -574,6 +499,19 @@ func (k *Key) reopen(old crypto11.Signer) error {
 	k.b.dropFast(k.fast)
 	k.s, k.ctx, k.fast = s, c, k.b.fastFor(k.t, k.uri, s)
 	return nil
+}
+
+// replaced reports whether the context k was found in is no longer its
+// token's context, because another key refreshed it: crypto11 then
+// refuses k's signer ("context is closed").
+func (k *Key) replaced() bool {
+	k.mu.RLock()
+	c := k.ctx
+	k.mu.RUnlock()
+	k.b.mu.Lock()
+	s, ok := k.b.ctxs[k.t.key()]
+	k.b.mu.Unlock()
+	return ok && s.ctx != c
 }
 
 func sessionLost(err error) bool {

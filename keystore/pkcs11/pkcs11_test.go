@@ -159,6 +159,7 @@ func TestNonExtractableByPkcs11Tool(t *testing.T) {
 	if strings.Contains(block, "decrypt") {
 		t.Errorf("signing key may also decrypt:\n%s", block)
 	}
+	checkSigningOnly(t, tok)
 	// Asking the token directly for the private exponent must fail with
 	// CKR_ATTRIBUTE_SENSITIVE.
 	p := p11.New(tok.Module)
@@ -262,6 +263,56 @@ func TestDisableEnable(t *testing.T) {
 	signertest.RunAlgs(t, k, jose.ES256)
 	if err := keystore.SetEnabled(ctx, tok.URI("no-such-key"), false, keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
 		t.Errorf("disable a missing key: %v", err)
+	}
+}
+
+// checkSigningOnly checks with pkcs11-tool that generated and imported
+// keys, RSA and EC, may only sign (private half) and verify (public half):
+// no encrypt, decrypt, wrap, unwrap or derive, whatever the token's
+// defaults.
+func checkSigningOnly(t *testing.T, tok *softhsmtest.T) {
+	t.Helper()
+	for _, name := range []string{"p256.jwk", "rsa2048.jwk"} {
+		data, err := os.ReadFile("../../testdata/keys/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv, _, err := file.ParsePrivateJWK(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		label := "usage-imported-" + strings.TrimSuffix(name, ".jwk")
+		if _, err := keystore.Import(ctx, keystore.ImportRequest{URI: keystore.MustParse(tok.URI(label)), Private: priv}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objs := listObjects(t, tok)
+	for _, label := range []string{"shared-rsa", "shared-ec", "usage-imported-p256", "usage-imported-rsa2048"} {
+		var privSeen, pubSeen bool
+		for _, o := range objs {
+			if o.label != label {
+				continue
+			}
+			want := ""
+			switch {
+			case strings.HasPrefix(o.kind, "Private Key Object"):
+				want, privSeen = "sign", true
+				if !strings.Contains(o.lines, "sensitive") {
+					t.Errorf("%s: private key is not sensitive:\n%s", label, o.lines)
+				}
+			case strings.HasPrefix(o.kind, "Public Key Object"):
+				want, pubSeen = "verify", true
+			default:
+				t.Errorf("%s: unexpected %s", label, o.kind)
+				continue
+			}
+			if strings.Join(o.usage, ",") != want {
+				t.Errorf("%s: %s has usages %v, want only %s", label, o.kind, o.usage, want)
+			}
+		}
+		if !privSeen || !pubSeen {
+			t.Errorf("%s: pkcs11-tool shows private key %v, public key %v", label, privSeen, pubSeen)
+		}
 	}
 }
 
