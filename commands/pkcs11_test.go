@@ -35,7 +35,7 @@ func TestPKCS11GenerateThenToken(t *testing.T) {
 		t.Fatalf("keys generate printed no public JWK: %v\n%s", err, out)
 	}
 	_, errOut, code = runCLI(t, "keys", "generate", "--key", uri, "--alg", "ES256")
-	if code == 0 || !strings.Contains(errOut, "already has a key labelled") {
+	if code == 0 || !strings.Contains(errOut, "already has a key labelled") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("second generate with the same label: %d %s", code, errOut)
 	}
 

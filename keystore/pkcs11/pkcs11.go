@@ -41,11 +41,12 @@ type session struct {
 }
 
 var (
-	_ keystore.Backend  = (*Backend)(nil)
-	_ keystore.Lister   = (*Backend)(nil)
-	_ keystore.Disabler = (*Backend)(nil)
-	_ keystore.Deleter  = (*Backend)(nil)
-	_ io.Closer         = (*Backend)(nil)
+	_ keystore.Backend         = (*Backend)(nil)
+	_ keystore.Lister          = (*Backend)(nil)
+	_ keystore.Disabler        = (*Backend)(nil)
+	_ keystore.GenerateChecker = (*Backend)(nil)
+	_ keystore.Deleter         = (*Backend)(nil)
+	_ io.Closer                = (*Backend)(nil)
 )
 
 // New returns a Backend with no open contexts.
@@ -125,6 +126,42 @@ func (b *Backend) refresh(t target, old *crypto11.Context) (*crypto11.Context, e
 	return c, err
 }
 
+// CheckGenerate implements keystore.GenerateChecker: the URI names a new
+// object, the token opens with the PIN, and no object on it has the label
+// or id yet.
+func (b *Backend) CheckGenerate(_ context.Context, req keystore.GenerateRequest) error {
+	t, err := resolve(req.URI, req.Options, true)
+	if err != nil {
+		return err
+	}
+	_, _, err = b.prepareGenerate(t)
+	return err
+}
+
+// prepareGenerate checks what Generate and CheckGenerate share and returns
+// the logged-in context and the id the new key gets (the URI's, else a
+// random one).
+func (b *Backend) prepareGenerate(t target) (*crypto11.Context, []byte, error) {
+	if t.object == "" {
+		return nil, nil, fmt.Errorf("%w: name the new key with object=LABEL in the pkcs11 URI", keystore.ErrBadURI)
+	}
+	id := t.id
+	if !t.hasID || len(id) == 0 {
+		id = make([]byte, 16)
+		if _, err := rand.Read(id); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, err := b.context(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkFree(t, id); err != nil {
+		return nil, nil, err
+	}
+	return c, id, nil
+}
+
 // Generate creates the keypair inside the token: private half sensitive and
 // never extractable, a signing key only (no encrypt, decrypt, wrap, unwrap
 // or derive), both halves with the same CKA_ID and CKA_LABEL. It refuses
@@ -135,21 +172,8 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 	if err != nil {
 		return nil, err
 	}
-	if t.object == "" {
-		return nil, fmt.Errorf("%w: name the new key with object=LABEL in the pkcs11 URI", keystore.ErrBadURI)
-	}
-	id := t.id
-	if !t.hasID || len(id) == 0 {
-		id = make([]byte, 16)
-		if _, err := rand.Read(id); err != nil {
-			return nil, err
-		}
-	}
-	c, err := b.context(t)
+	c, id, err := b.prepareGenerate(t)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkFree(t, id); err != nil {
 		return nil, err
 	}
 	pub, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(t.object))

@@ -344,6 +344,14 @@ func TestGenerateRefusesDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	// CheckGenerate says so without creating anything, and agrees with
+	// Generate.
+	if err := keystore.CheckGenerate(ctx, keystore.GenerateRequest{URI: keystore.MustParse(tok.URI("shared-ec")), Spec: spec}); !errors.Is(err, keystore.ErrExists) {
+		t.Fatalf("CheckGenerate, same label: %v, want ErrExists", err)
+	}
+	if err := keystore.CheckGenerate(ctx, keystore.GenerateRequest{URI: keystore.MustParse(tok.URI("fresh-label")), Spec: spec}); err != nil {
+		t.Fatalf("CheckGenerate, free label: %v", err)
+	}
 	_, err = keystore.Generate(ctx, keystore.GenerateRequest{URI: keystore.MustParse(tok.URI("shared-ec")), Spec: spec})
 	if !errors.Is(err, keystore.ErrExists) {
 		t.Fatalf("same label: %v, want ErrExists", err)
