@@ -269,14 +269,21 @@ func (b *Backend) Open(ctx context.Context, u *keystore.URI, opts keystore.Optio
 	}
 	id, label := t.id, t.object
 	if attrs, err := c.GetAttributes(s, []crypto11.AttributeType{pkcs11.CKA_ID, pkcs11.CKA_LABEL}); err == nil {
-		if a := attrs[pkcs11.CKA_ID]; a != nil {
-			id = a.Value
-		}
-		if a := attrs[pkcs11.CKA_LABEL]; a != nil {
-			label = string(a.Value)
-		}
+		id, label = idLabel(attrs)
 	}
 	return b.newKey(t, c, s, keyURI(u, label, id)), nil
+}
+
+// idLabel is an object's CKA_ID and CKA_LABEL from attributes read with
+// GetAttributes (nil and "" when missing).
+func idLabel(attrs crypto11.AttributeSet) (id []byte, label string) {
+	if a := attrs[pkcs11.CKA_ID]; a != nil {
+		id = a.Value
+	}
+	if a := attrs[pkcs11.CKA_LABEL]; a != nil {
+		label = string(a.Value)
+	}
+	return id, label
 }
 
 func find(c *crypto11.Context, t target) (crypto11.Signer, error) {
@@ -331,14 +338,7 @@ func (b *Backend) List(ctx context.Context, prefix *keystore.URI, opts keystore.
 		if err != nil {
 			continue
 		}
-		var id []byte
-		var label string
-		if a := attrs[pkcs11.CKA_ID]; a != nil {
-			id = a.Value
-		}
-		if a := attrs[pkcs11.CKA_LABEL]; a != nil {
-			label = string(a.Value)
-		}
+		id, label := idLabel(attrs)
 		if t.object != "" && label != t.object {
 			continue
 		}
@@ -402,14 +402,7 @@ func (b *Backend) SetEnabled(ctx context.Context, u *keystore.URI, enabled bool,
 	if err != nil {
 		return fmt.Errorf("pkcs11: read %s: %v", describe(t), err)
 	}
-	var id []byte
-	var label string
-	if a := attrs[pkcs11.CKA_ID]; a != nil {
-		id = a.Value
-	}
-	if a := attrs[pkcs11.CKA_LABEL]; a != nil {
-		label = string(a.Value)
-	}
+	id, label := idLabel(attrs)
 	return withSession(t, true, func(p *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		h, err := findPrivate(p, sh, id, label)
 		if err != nil {
