@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,9 +11,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/internal/profile"
-	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/rotation"
 	"github.com/jwkctl/jwkctl/signer"
+	"github.com/jwkctl/jwkctl/token"
 )
 
 // Exit codes of keys expiry, as Nagios-style monitors read them.
@@ -20,26 +21,94 @@ const (
 	expiryOK       = 0
 	expiryWarning  = 1
 	expiryCritical = 2
+	// expiryUnknown is every error: the check could not be made.
+	expiryUnknown = 3
 )
 
 func keysExpiryCommand() *cli.Command {
+	// An --output mistake is an error of this command too: UNKNOWN.
+	output := outputFlag()
+	if check := output.Action; check != nil {
+		output.Action = func(c *cli.Context, v string) error { return unknown(check(c, v)) }
+	}
 	return &cli.Command{
 		Name:  "expiry",
 		Usage: "show the keys registered for a profile's client in Selvbetjening and when they expire",
 		Description: "Asks the Selvbetjening client-secret API (authenticated with the profile's current key) for\n" +
 			"the registered keys. The first line of output is OK, WARNING or CRITICAL for the profile's\n" +
-			"current key, and the exit code is 0, 1 or 2 accordingly, for cron and Nagios-style monitors.\n\n" +
+			"current key, and the exit code is 0, 1 or 2 accordingly, for cron and Nagios-style monitors.\n" +
+			"Any error (a missing --profile, a bad --warn, a key that does not open, HelseID or\n" +
+			"Selvbetjening unreachable) exits 3, UNKNOWN, with one line \"jwkctl: …\" on stderr.\n\n" +
 			"Example:\n   jwkctl keys expiry --profile helseid-prod --warn 30d --critical 7d",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "profile `NAME`", Required: true, EnvVars: env("profile")},
+		Flags: append([]cli.Flag{
+			// Not Required: a missing profile must exit 3, not the usage code 2.
+			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "profile `NAME` (required)", EnvVars: env("profile")},
 			&cli.PathFlag{Name: "config", Usage: "profiles `FILE`", EnvVars: env("config")},
-			&cli.StringFlag{Name: "warn", Usage: "warn when the current key expires within `DURATION` (e.g. 30d, 720h)", Value: "30d"},
-			&cli.StringFlag{Name: "critical", Usage: "critical within `DURATION`", Value: "7d"},
-			&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS API `HOST:PORT`", EnvVars: env("kms-endpoint")},
-			outputFlag(),
+			&cli.StringFlag{Name: "warn", Usage: "warn when the current key expires within `DURATION` (e.g. 30d, 720h)", Value: "30d", EnvVars: env("warn")},
+			&cli.StringFlag{Name: "critical", Usage: "critical within `DURATION`", Value: "7d", EnvVars: env("critical")},
+			output,
+		}, backendFlags()...),
+		Action: func(c *cli.Context) error {
+			code, err := runKeysExpiry(c)
+			if err != nil {
+				return unknown(err)
+			}
+			if code != expiryOK {
+				return cli.Exit("", code)
+			}
+			return nil
 		},
-		Action: runKeysExpiry,
 	}
+}
+
+// unknownError is an error of keys expiry: exit code 3 (UNKNOWN), so a
+// monitor does not read it as WARNING (1) or CRITICAL (2).
+type unknownError struct{ err error }
+
+func (e unknownError) Error() string { return e.err.Error() }
+func (e unknownError) Unwrap() error { return e.err }
+func (e unknownError) ExitCode() int { return expiryUnknown }
+
+func unknown(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unknownError{err}
+}
+
+// hintedError replaces the hint of a wrapped error with one that fits
+// keys expiry, which takes its server settings from the profile.
+type hintedError struct {
+	msg string
+	err error
+}
+
+func (e hintedError) Error() string { return e.msg }
+func (e hintedError) Unwrap() error { return e.err }
+
+// profileHints rewords the token client's flag hints (--issuer,
+// --token-endpoint, which keys expiry does not have) to the profile's
+// entries, and says where the Selvbetjening URL comes from.
+func profileHints(err error, name, path string) error {
+	if err == nil {
+		return nil
+	}
+	where := fmt.Sprintf("profile %s in %s", name, path)
+	msg := strings.NewReplacer(
+		"(check --issuer, or give --token-endpoint)", "(check issuer, or set token_endpoint, in "+where+")",
+		"(give --token-endpoint)", "(set token_endpoint in "+where+")",
+		"(check --issuer)", "(check issuer in "+where+")",
+		"(is --issuer or --token-endpoint right?)", "(are issuer and token_endpoint in "+where+" right?)",
+	).Replace(err.Error())
+	var pe *rotation.ProblemError
+	if strings.HasPrefix(msg, "selvbetjening: ") && !errors.As(err, &pe) && !errors.Is(err, token.ErrDiscovery) && !strings.Contains(msg, where) {
+		// No answer from the client-secret API itself.
+		msg += " (is Selvbetjening reachable? its URL is selvbetjening_url in " + where + ", else the one matching the issuer)"
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return hintedError{msg: msg, err: err}
 }
 
 // parseDays reads "30d" or any time.ParseDuration string.
@@ -54,45 +123,61 @@ func parseDays(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-func runKeysExpiry(c *cli.Context) error {
+// runKeysExpiry checks the profile's key and returns the exit code for
+// its status; an error means the check could not be made (UNKNOWN).
+func runKeysExpiry(c *cli.Context) (int, error) {
+	name := c.String("profile")
+	if name == "" {
+		return 0, fmt.Errorf("missing --profile (or JWKCTL_PROFILE); see %s --help", c.Command.HelpName)
+	}
 	warn, err := parseDays(c.String("warn"))
 	if err != nil {
-		return cli.Exit("--warn: "+err.Error(), ExitUsage)
+		return 0, fmt.Errorf("--warn: %w", err)
 	}
 	crit, err := parseDays(c.String("critical"))
 	if err != nil {
-		return cli.Exit("--critical: "+err.Error(), ExitUsage)
+		return 0, fmt.Errorf("--critical: %w", err)
 	}
 	path := c.Path("config")
 	if path == "" {
 		if path, err = profile.DefaultPath(); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	f, err := profile.Load(path)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	p, err := f.Get(c.String("profile"))
+	p, err := f.Get(name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if p == nil {
-		return fmt.Errorf("%w %q", profile.ErrNotFound, c.String("profile"))
+		return 0, fmt.Errorf("%w %q", profile.ErrNotFound, name)
 	}
-	opts := profile.ClientOptions{Backend: keystore.Options{Endpoint: c.String("kms-endpoint"), Log: stderrLogger(c)}}
+	// --passphrase-file or JWKCTL_PASSPHRASE wins over the profile's
+	// passphrase_file, as in the other commands.
+	backend, err := backendOptions(c)
+	if err != nil {
+		return 0, err
+	}
+	if backend.Passphrase != nil {
+		p = p.Clone()
+		p.PassphraseFile = ""
+	}
+	opts := profile.ClientOptions{Backend: backend}
 	cur, err := profile.OpenSigner(c.Context, p, p.Key, p.Alg, opts)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	currentKid, _ := signer.Thumbprint(cur.Key().Public())
 	sb, err := rotation.ProfileClient(c.Context, p, opts, nil)
 	if err != nil {
-		return err
+		return 0, profileHints(err, name, path)
 	}
 	keys, err := sb.List(c.Context)
 	if err != nil {
-		return err
+		return 0, profileHints(err, name, path)
 	}
 	now := time.Now()
 	code, status := expiryCritical, fmt.Sprintf("CRITICAL: the profile's key %s is not registered for client %s", currentKid, p.ClientID)
@@ -113,13 +198,13 @@ func runKeysExpiry(c *cli.Context) error {
 			r.DaysLeft = &d
 		}
 		if r.Current {
-			code, status = expiryStatus(k.Expiration, now, warn, crit, c.String("profile"))
+			code, status = expiryStatus(k.Expiration, now, warn, crit, name)
 		}
 		rows = append(rows, r)
 	}
 	if c.String("output") == "json" {
 		if err := writeJSON(c.App.Writer, map[string]any{"status": status, "code": code, "keys": rows}); err != nil {
-			return err
+			return 0, err
 		}
 	} else {
 		fmt.Fprintln(c.App.Writer, status)
@@ -138,10 +223,7 @@ func runKeysExpiry(c *cli.Context) error {
 		}
 		tw.Flush()
 	}
-	if code != expiryOK {
-		return cli.Exit("", code)
-	}
-	return nil
+	return code, nil
 }
 
 // expiryStatus grades the current key's registration.

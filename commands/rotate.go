@@ -21,8 +21,7 @@ func rotateCommand() *cli.Command {
 			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "the profile whose key to rotate", Required: true, EnvVars: env("profile")},
 			&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
 			&cli.PathFlag{Name: "journal-dir", Usage: "where rotation journals live (default $XDG_STATE_HOME/jwkctl/rotations)", EnvVars: env("journal-dir")},
-			&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS API `HOST:PORT`", EnvVars: env("kms-endpoint")},
-		}, extra...)
+		}, append(backendFlags(), extra...)...)
 	}
 	planFlags := []cli.Flag{
 		&cli.StringFlag{Name: "new-key", Usage: "URI of the new key (default: next to the current one, named by date; another backend moves the client there)", EnvVars: env("new-key")},
@@ -30,13 +29,13 @@ func rotateCommand() *cli.Command {
 		&cli.IntFlag{Name: "bits", Usage: "RSA size of the new key (default: the current key's)", EnvVars: env("bits")},
 		&cli.DurationFlag{Name: "overlap", Usage: "how long the old key stays in its backend after the switch", Value: rotation.DefaultOverlap, EnvVars: env("overlap")},
 		&cli.StringFlag{Name: "selvbetjening-url", Usage: "client-secret API `URL` (default: from the profile, else the one matching the issuer)", EnvVars: env("selvbetjening-url")},
-		&cli.BoolFlag{Name: "jwk-as-string", Usage: "send the JWK as a JSON string, as older Selvbetjening samples did"},
+		&cli.BoolFlag{Name: "jwk-as-string", Usage: "send the JWK as a JSON string, as older Selvbetjening samples did", EnvVars: env("jwk-as-string")},
 	}
 	retireFlags := []cli.Flag{
-		&cli.BoolFlag{Name: "retire", Usage: "after activation, retire the old key in its backend (once the overlap has passed; see --retire-by)"},
-		&cli.BoolFlag{Name: "force-retire", Usage: "retire before the overlap has passed"},
+		&cli.BoolFlag{Name: "retire", Usage: "after activation, retire the old key in its backend (once the overlap has passed; see --retire-by)", EnvVars: env("retire")},
+		&cli.BoolFlag{Name: "force-retire", Usage: "retire before the overlap has passed", EnvVars: env("force-retire")},
 		&cli.StringFlag{Name: "retire-by", Value: "delete", Usage: "how to retire the old key: `delete` it, or disable it (KMS and PKCS#11 keys; undo with jwkctl keys enable)", EnvVars: env("retire-by")},
-		&cli.BoolFlag{Name: "yes", Usage: "confirm retiring the old key without asking"},
+		&cli.BoolFlag{Name: "yes", Usage: "confirm retiring the old key without asking", EnvVars: env("yes")},
 	}
 	return &cli.Command{
 		Name:  "rotate",
@@ -50,7 +49,7 @@ func rotateCommand() *cli.Command {
 			{Name: "run", Usage: "plan (unless planned) and rotate up to activation", Flags: common(append(planFlags, retireFlags...)...), Action: runRotateRun},
 			{Name: "resume", Usage: "carry on an interrupted or planned rotation", Flags: common(retireFlags...), Action: runRotateResume},
 			{Name: "status", Usage: "show where a rotation stands", Flags: common(outputFlag()), Action: runRotateStatus},
-			{Name: "abort", Usage: "drop a rotation's journal (keys are left; it says what to clean up)", Flags: common(&cli.BoolFlag{Name: "yes", Usage: "do not ask"}), Action: runRotateAbort},
+			{Name: "abort", Usage: "drop a rotation's journal (keys are left; it says what to clean up)", Flags: common(&cli.BoolFlag{Name: "yes", Usage: "do not ask", EnvVars: env("yes")}), Action: runRotateAbort},
 		},
 	}
 }
@@ -81,12 +80,21 @@ func rotationRunner(c *cli.Context) (*rotation.Runner, error) {
 			return nil, err
 		}
 	}
-	log := stderrLogger(c)
+	// The same backend flags as the keys commands: --passphrase-file or
+	// JWKCTL_PASSPHRASE (winning over the profile's passphrase_file),
+	// --kms-endpoint.
+	opts, err := backendOptions(c)
+	if err != nil {
+		return nil, err
+	}
 	return &rotation.Runner{
 		Store: rotation.Store{Dir: dir}, ConfigPath: cfg, Profile: c.String("profile"),
-		Backend: keystore.Options{Endpoint: c.String("kms-endpoint"), Log: log}, Log: log,
+		Backend: opts, Log: opts.Log,
 	}, nil
 }
+
+// planFlagNames are the flags whose values a plan records in the journal.
+var planFlagNames = []string{"new-key", "alg", "bits", "overlap", "selvbetjening-url", "jwk-as-string"}
 
 func planRequest(c *cli.Context) rotation.PlanRequest {
 	return rotation.PlanRequest{NewKey: c.String("new-key"), Alg: c.String("alg"), Bits: c.Int("bits"),
@@ -123,6 +131,15 @@ func runRotateRun(c *cli.Context) error {
 				return err
 			}
 		} else {
+			// The journal's plan is what gets carried out; a plan flag
+			// would be silently ignored.
+			for _, name := range planFlagNames {
+				if c.IsSet(name) {
+					return fmt.Errorf("a rotation of %s is already planned (step %s), so --%s (or %s) would be ignored: "+
+						"run jwkctl rotate resume --profile %s without plan flags to carry it on, or jwkctl rotate abort and plan again to change it",
+						r.Profile, j.Step, name, env(name)[0], r.Profile)
+				}
+			}
 			fmt.Fprintf(c.App.ErrWriter, "a rotation is already at step %s; carrying it on\n", j.Step)
 		}
 	} else {

@@ -1,6 +1,9 @@
 package commands
 
 import (
+	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/internal/devsts"
 	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/keystore"
 )
 
 // The rotation runbook from the command line, against the dev STS and its
@@ -87,5 +91,177 @@ func TestRotateAndExpiryCLI(t *testing.T) {
 	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--retire", "--retire-by", "shred", "--yes")
 	if code != ExitUsage || !strings.Contains(errOut, "--retire-by must be delete or disable") {
 		t.Fatalf("--retire-by shred: %d %s", code, errOut)
+	}
+}
+
+// rotateSetup: a dev STS with the fake Selvbetjening API, a client whose
+// key is a new ES256 key file (encrypted when pass is set), and a config
+// with profile "prod" for it, named by JWKCTL_CONFIG; journals in a
+// temporary JWKCTL_JOURNAL_DIR.
+func rotateSetup(t *testing.T, pass []byte) (cfg, key string) {
+	t.Helper()
+	dir := t.TempDir()
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	k, err := keystore.Generate(t.Context(), keystore.GenerateRequest{URI: keystore.MustParse("file:" + filepath.Join(dir, "client.json")), Spec: spec, Options: keystore.Options{Passphrase: pass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, stop, err := devsts.Start(devsts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	sts.EnableSelvbetjening()
+	if err := sts.RegisterClient("rot-client", []jose.JSONWebKey{{Key: k.Public()}}, []string{devsts.DemoScope, devsts.SelvbetjeningScope}); err != nil {
+		t.Fatal(err)
+	}
+	cfg = filepath.Join(dir, "config.yaml")
+	f := &profile.File{}
+	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "rot-client", Key: k.URI().String(), DPoP: true, Scopes: []string{devsts.DemoScope}})
+	if err := f.Save(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JWKCTL_CONFIG", cfg)
+	t.Setenv("JWKCTL_JOURNAL_DIR", filepath.Join(dir, "journal"))
+	return cfg, k.URI().String()
+}
+
+// A key file encrypted with a passphrase from JWKCTL_PASSPHRASE or
+// --passphrase-file rotates like any other, into a key file encrypted with
+// the same passphrase; the passphrase is never printed.
+func TestRotateEncryptedKeyCLI(t *testing.T) {
+	pass := "rotate-me-secretly"
+	checkNew := func(t *testing.T, cfg, old, out, errOut string) {
+		t.Helper()
+		if strings.Contains(out+errOut, pass) {
+			t.Fatal("the passphrase was printed")
+		}
+		pf, _ := profile.Load(cfg)
+		newKey := pf.Profiles["prod"].Key
+		if newKey == old {
+			t.Fatal("the profile still uses the old key")
+		}
+		if _, err := keystore.Open(t.Context(), newKey, keystore.Options{}); !errors.Is(err, keystore.ErrPassphrase) {
+			t.Fatalf("the new key file opens without a passphrase (plaintext?): %v", err)
+		}
+		if _, err := keystore.Open(t.Context(), newKey, keystore.Options{Passphrase: []byte(pass)}); err != nil {
+			t.Fatalf("the new key with the passphrase: %v", err)
+		}
+	}
+	t.Run("JWKCTL_PASSPHRASE", func(t *testing.T) {
+		cfg, old := rotateSetup(t, []byte(pass))
+		t.Setenv("JWKCTL_PASSPHRASE", pass)
+		if _, errOut, code := runCLI(t, "rotate", "plan", "--profile", "prod"); code != 0 {
+			t.Fatalf("rotate plan: %d %s", code, errOut)
+		}
+		out, errOut, code := runCLI(t, "rotate", "run", "--profile", "prod")
+		if code != 0 {
+			t.Fatalf("rotate run: %d %s", code, errOut)
+		}
+		checkNew(t, cfg, old, out, errOut)
+	})
+	t.Run("--passphrase-file", func(t *testing.T) {
+		cfg, old := rotateSetup(t, []byte(pass))
+		pf := filepath.Join(t.TempDir(), "pass")
+		os.WriteFile(pf, []byte(pass+"\n"), 0o600)
+		if _, errOut, code := runCLI(t, "rotate", "plan", "--profile", "prod"); code == 0 || !strings.Contains(errOut, "--passphrase-file") {
+			t.Fatalf("rotate plan without the passphrase: %d %s", code, errOut)
+		}
+		out, errOut, code := runCLI(t, "rotate", "run", "--profile", "prod", "--passphrase-file", pf)
+		if code != 0 {
+			t.Fatalf("rotate run: %d %s", code, errOut)
+		}
+		checkNew(t, cfg, old, out, errOut)
+	})
+}
+
+// rotate run carries out the recorded plan; a plan flag given with it
+// would be ignored silently, so it is refused. A negative overlap is
+// refused at plan.
+func TestRotateRunRefusesPlanFlagsWhenPlanned(t *testing.T) {
+	rotateSetup(t, nil)
+	if _, errOut, code := runCLI(t, "rotate", "plan", "--profile", "prod", "--overlap", "-5h"); code == 0 || !strings.Contains(errOut, "negative") {
+		t.Fatalf("plan --overlap -5h: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "rotate", "plan", "--profile", "prod"); code != 0 {
+		t.Fatalf("rotate plan: %s", errOut)
+	}
+	for _, args := range [][]string{{"--overlap", "1s"}, {"--alg", "PS256"}, {"--bits", "3072"}, {"--jwk-as-string"},
+		{"--new-key", "file:" + filepath.Join(t.TempDir(), "x.json")}, {"--selvbetjening-url", "https://127.0.0.1:1/v1/client-secret"}} {
+		_, errOut, code := runCLI(t, append([]string{"rotate", "run", "--profile", "prod"}, args...)...)
+		if code == 0 || !strings.Contains(errOut, "already planned") || !strings.Contains(errOut, args[0]) || !strings.Contains(errOut, "rotate abort") {
+			t.Fatalf("rotate run %v after plan: %d %s", args, code, errOut)
+		}
+	}
+	out, _, _ := runCLI(t, "rotate", "status", "--profile", "prod", "-o", "json")
+	var j struct {
+		Step    string `json:"step"`
+		Overlap string `json:"overlap"`
+	}
+	if err := json.Unmarshal([]byte(out), &j); err != nil || j.Step != "planned" || j.Overlap != "72h0m0s" {
+		t.Fatalf("journal after refused runs: %v %+v", err, j)
+	}
+	if _, errOut, code := runCLI(t, "rotate", "run", "--profile", "prod"); code != 0 {
+		t.Fatalf("rotate run without plan flags: %s", errOut)
+	}
+}
+
+// Every rotate flag can come from a JWKCTL_… variable too.
+func TestRotateFlagsHaveEnvVars(t *testing.T) {
+	for _, sub := range rotateCommand().Subcommands {
+		for _, f := range sub.Flags {
+			ev, ok := f.(interface{ GetEnvVars() []string })
+			if !ok || len(ev.GetEnvVars()) == 0 {
+				t.Errorf("rotate %s --%s has no JWKCTL_… variable", sub.Name, f.Names()[0])
+			}
+		}
+	}
+	// And they work: JWKCTL_YES confirms an abort without a terminal.
+	rotateSetup(t, nil)
+	if _, errOut, code := runCLI(t, "rotate", "plan", "--profile", "prod"); code != 0 {
+		t.Fatal(errOut)
+	}
+	t.Setenv("JWKCTL_YES", "true")
+	if _, errOut, code := runCLI(t, "rotate", "abort", "--profile", "prod"); code != 0 || !strings.Contains(errOut, "nothing was created") {
+		t.Fatalf("abort with JWKCTL_YES: %d %s", code, errOut)
+	}
+}
+
+// keys expiry is a monitoring check: WARNING and CRITICAL are 1 and 2, so
+// every error exits 3 (UNKNOWN), as one line "jwkctl: …", with hints that
+// fit a command that reads its servers from the profile.
+func TestKeysExpiryErrorsAreUnknown(t *testing.T) {
+	_, key := rotateSetup(t, nil)
+	down := filepath.Join(t.TempDir(), "down.yaml")
+	f := &profile.File{}
+	f.Set("down", &profile.Profile{Issuer: "http://127.0.0.1:1", ClientID: "rot-client", Key: key})
+	if err := f.Save(down); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing --profile", []string{}, "missing --profile"},
+		{"bad --warn", []string{"--profile", "prod", "--warn", "soon"}, "--warn"},
+		{"bad --critical", []string{"--profile", "prod", "--critical", "-3d"}, "--critical"},
+		{"bad --output", []string{"--profile", "prod", "-o", "yaml"}, "--output"},
+		{"no such profile", []string{"--profile", "nope"}, "nope"},
+		{"HelseID unreachable", []string{"--config", down, "--profile", "down"}, "profile down in " + down},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, append([]string{"keys", "expiry"}, tc.args...)...)
+			if code != 3 || out != "" || !strings.HasPrefix(errOut, "jwkctl: ") || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 3 and one line mentioning %q", code, out, errOut, tc.want)
+			}
+			if strings.Contains(errOut, "--issuer") || strings.Contains(errOut, "--token-endpoint") {
+				t.Fatalf("the hint names flags keys expiry does not have: %s", errOut)
+			}
+		})
+	}
+	out, _, _ := runCLI(t, "keys", "expiry", "--help")
+	if !strings.Contains(out, "exits 3, UNKNOWN") {
+		t.Fatalf("help does not document exit code 3:\n%s", out)
 	}
 }

@@ -1,6 +1,8 @@
 package rotation
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,16 +183,66 @@ func (s Store) Remove(profile string) error {
 	return err
 }
 
+// List reads every journal in the store, of every profile. A journal
+// that cannot be read is an error: it may belong to a running rotation.
+func (s Store) List() ([]*Journal, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rotation: %w", err)
+	}
+	var out []*Journal
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.Dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("rotation: %w", err)
+		}
+		var j Journal
+		if err := json.Unmarshal(b, &j); err != nil {
+			return nil, fmt.Errorf("rotation: journal %s is damaged: %v", filepath.Join(s.Dir, name), err)
+		}
+		out = append(out, &j)
+	}
+	return out, nil
+}
+
 // Lock takes the profile's rotation lock: a file created with O_EXCL that
 // holds "pid@host". A lock left by a process that is gone (same host) is
 // taken over; a live one is an error wrapping ErrLocked.
 func (s Store) Lock(profile string) (unlock func(), err error) {
+	return s.lock(s.lockPath(profile), "profile "+profile)
+}
+
+// LockClient takes the lock of one client (issuer + client_id), which
+// several profiles may share: only one of them rotates at a time. Its file
+// name starts with "@", which no profile's lock file can.
+func (s Store) LockClient(issuer, clientID string) (unlock func(), err error) {
+	return s.lock(s.clientLockPath(issuer, clientID), "client "+clientID+" at "+issuer)
+}
+
+func (s Store) clientLockPath(issuer, clientID string) string {
+	sum := sha256.Sum256([]byte(clientKey(issuer, clientID)))
+	return filepath.Join(s.Dir, "@client-"+hex.EncodeToString(sum[:12])+".lock")
+}
+
+// clientKey names a client: the issuer (without a trailing slash) and its
+// client_id.
+func clientKey(issuer, clientID string) string {
+	return strings.TrimRight(issuer, "/") + "\x00" + clientID
+}
+
+func (s Store) lock(p, what string) (unlock func(), err error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("rotation: %w", err)
 	}
 	host, _ := os.Hostname()
 	me := fmt.Sprintf("%d@%s", os.Getpid(), host)
-	p := s.lockPath(profile)
 	for attempt := 0; attempt < 2; attempt++ {
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
@@ -213,9 +265,9 @@ func (s Store) Lock(profile string) (unlock func(), err error) {
 			os.Remove(p) // stale: that process is gone
 			continue
 		}
-		return nil, fmt.Errorf("%w for profile %s (held by %s; if that process is gone, remove %s)", ErrLocked, profile, holder, p)
+		return nil, fmt.Errorf("%w for %s (held by %s; if that process is gone, remove %s)", ErrLocked, what, holder, p)
 	}
-	return nil, fmt.Errorf("%w for profile %s", ErrLocked, profile)
+	return nil, fmt.Errorf("%w for %s", ErrLocked, what)
 }
 
 func alive(pid int) bool {

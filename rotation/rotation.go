@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -105,6 +106,9 @@ func (r *Runner) Plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 }
 
 func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
+	if req.Overlap < 0 {
+		return nil, fmt.Errorf("rotation: the overlap %v is negative; give how long the old key stays after the switch (default %v)", req.Overlap, DefaultOverlap)
+	}
 	if j, err := r.Store.Load(r.Profile); err == nil && j.Step != Retired {
 		return nil, fmt.Errorf("rotation: a rotation of %s is in progress (step %s): run `jwkctl rotate resume` or `jwkctl rotate abort`", r.Profile, j.Step)
 	}
@@ -115,7 +119,15 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	if p.Issuer == "" {
 		return nil, fmt.Errorf("rotation: profile %s has no issuer", r.Profile)
 	}
-	cur, err := profile.OpenSigner(ctx, p, p.Key, p.Alg, profile.ClientOptions{Backend: r.Backend})
+	unlockClient, err := r.Store.LockClient(p.Issuer, p.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockClient()
+	if err := r.checkNoOtherRotation(p); err != nil {
+		return nil, err
+	}
+	cur, err := profile.OpenSigner(ctx, r.keyProfile(p), p.Key, p.Alg, profile.ClientOptions{Backend: r.Backend})
 	if err != nil {
 		return nil, fmt.Errorf("rotation: the current key does not open: %w", err)
 	}
@@ -138,7 +150,8 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	if a[0] == 'E' {
 		bits = 0
 	}
-	if _, err := keystore.SpecFor(a, bits); err != nil {
+	spec, err := keystore.SpecFor(a, bits)
+	if err != nil {
 		return nil, err
 	}
 	newKey := req.NewKey
@@ -166,11 +179,23 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	if err := token.CheckURL(j.Endpoint); err != nil {
 		return nil, err
 	}
-	opts := r.keyOptions(p)
-	if u.Scheme == keystore.SchemeGCPKMS {
-		if u.GCPKMS.Version != "" {
-			return nil, fmt.Errorf("rotation: give the new Cloud KMS key without a version (%s); KMS numbers versions itself", u.GCPKMS.KeyName())
+	opts, err := r.keyOptions(p)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == keystore.SchemeGCPKMS && u.GCPKMS.Version != "" {
+		return nil, fmt.Errorf("rotation: give the new Cloud KMS key without a version (%s); KMS numbers versions itself", u.GCPKMS.KeyName())
+	}
+	// Whatever generate would refuse (the name is taken, the backend has
+	// no such algorithm, an existing KMS key has another one) is refused
+	// now, before a journal exists that only abort could clear.
+	if err := keystore.CheckGenerate(ctx, keystore.GenerateRequest{URI: u, Spec: spec, Options: opts}); err != nil {
+		if errors.Is(err, keystore.ErrExists) {
+			return nil, fmt.Errorf("%w: the new key %s already exists; name another with --new-key", keystore.ErrExists, u)
 		}
+		return nil, fmt.Errorf("rotation: the new key %s cannot be generated as %s: %w", u, spec, err)
+	}
+	if u.Scheme == keystore.SchemeGCPKMS {
 		if infos, err := keystore.List(ctx, newKey, opts); err == nil {
 			for _, in := range infos {
 				j.KMSVersionsBefore = append(j.KMSVersionsBefore, in.URI.String())
@@ -235,12 +260,58 @@ func deriveNewKey(current string, now time.Time) (string, error) {
 	return "", fmt.Errorf("rotation: cannot name a new key after %s; give --new-key", u)
 }
 
-func (r *Runner) keyOptions(p *profile.Profile) keystore.Options {
+// keyOptions are the backend options for the profile's keys, old and new:
+// the Runner's Backend with the profile's KMS endpoint and, unless the
+// Runner has a passphrase (--passphrase-file, JWKCTL_PASSPHRASE), the one
+// in the profile's passphrase_file. A new file key is encrypted with the
+// same passphrase as the current one.
+func (r *Runner) keyOptions(p *profile.Profile) (keystore.Options, error) {
 	o := r.Backend
 	if p.KMSEndpoint != "" {
 		o.Endpoint = p.KMSEndpoint
 	}
-	return o
+	if o.Passphrase == nil && p.PassphraseFile != "" {
+		b, err := os.ReadFile(p.PassphraseFile)
+		if err != nil {
+			return o, fmt.Errorf("rotation: passphrase file of profile %s: %w", r.Profile, err)
+		}
+		o.Passphrase = []byte(strings.TrimRight(string(b), "\r\n"))
+	}
+	return o, nil
+}
+
+// keyProfile is p as profile.OpenSigner and profile.NewClient should see
+// it: a passphrase given to the Runner wins over the profile's
+// passphrase_file, as in the other commands.
+func (r *Runner) keyProfile(p *profile.Profile) *profile.Profile {
+	if r.Backend.Passphrase == nil || p.PassphraseFile == "" {
+		return p
+	}
+	q := p.Clone()
+	q.PassphraseFile = ""
+	return q
+}
+
+// ErrClientBusy: another profile of the same client (issuer and
+// client_id) has a rotation that is not finished.
+var ErrClientBusy = errors.New("rotation: another profile is rotating the same client")
+
+// checkNoOtherRotation refuses a plan while another profile's journal for
+// the same issuer and client_id is unfinished: each would upload its own
+// key and switch only its own profile.
+func (r *Runner) checkNoOtherRotation(p *profile.Profile) error {
+	js, err := r.Store.List()
+	if err != nil {
+		return err
+	}
+	for _, j := range js {
+		if j.Profile == r.Profile || j.Step == Retired || clientKey(j.Issuer, j.ClientID) != clientKey(p.Issuer, p.ClientID) {
+			continue
+		}
+		return fmt.Errorf("%w: profile %s rotates client %s at %s (step %s); finish it (jwkctl rotate resume --profile %s) or abort it (jwkctl rotate abort --profile %s) first",
+			ErrClientBusy, j.Profile, j.ClientID, j.Issuer, j.Step, j.Profile, j.Profile)
+	}
+	return nil
 }
 
 // Run carries the profile's rotation forward to step through (Activated,
@@ -256,6 +327,13 @@ func (r *Runner) Run(ctx context.Context, through Step, force bool) (*Journal, e
 	j, err := r.Store.Load(r.Profile)
 	if err != nil {
 		return nil, err
+	}
+	if !j.Step.Done(through) {
+		unlockClient, err := r.Store.LockClient(j.Issuer, j.ClientID)
+		if err != nil {
+			return j, err
+		}
+		defer unlockClient()
 	}
 	for !j.Step.Done(through) {
 		if err := ctx.Err(); err != nil {
@@ -275,7 +353,7 @@ func (r *Runner) Run(ctx context.Context, through Step, force bool) (*Journal, e
 }
 
 func (r *Runner) do(ctx context.Context, j *Journal, step Step, force bool) error {
-	_, p, err := r.loadProfile()
+	f, p, err := r.loadProfile()
 	if err != nil {
 		return err
 	}
@@ -292,7 +370,7 @@ func (r *Runner) do(ctx context.Context, j *Journal, step Step, force bool) erro
 	case Activated:
 		note, err = r.activate(j)
 	case Retired:
-		note, err = r.retire(ctx, j, p, force)
+		note, err = r.retire(ctx, j, f, p, force)
 	}
 	if err != nil {
 		return err
@@ -302,7 +380,10 @@ func (r *Runner) do(ctx context.Context, j *Journal, step Step, force bool) erro
 }
 
 func (r *Runner) generate(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
-	opts := r.keyOptions(p)
+	opts, err := r.keyOptions(p)
+	if err != nil {
+		return "", err
+	}
 	a, _ := signer.ParseAlg(j.Alg)
 	spec, err := keystore.SpecFor(a, j.Bits)
 	if err != nil {
@@ -357,18 +438,9 @@ func (r *Runner) findNewKey(ctx context.Context, j *Journal, opts keystore.Optio
 		}
 		return nil, false, err
 	}
-	infos, err := keystore.List(ctx, j.NewKey, opts)
-	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, false, nil
-	}
+	fresh, err := freshVersions(ctx, j, opts)
 	if err != nil {
 		return nil, false, err
-	}
-	var fresh []string
-	for _, in := range infos {
-		if !slices.Contains(j.KMSVersionsBefore, in.URI.String()) {
-			fresh = append(fresh, in.URI.String())
-		}
 	}
 	switch len(fresh) {
 	case 0:
@@ -378,6 +450,25 @@ func (r *Runner) findNewKey(ctx context.Context, j *Journal, opts keystore.Optio
 		return k, err == nil, err
 	}
 	return nil, false, fmt.Errorf("rotation: %d new versions of %s appeared since the plan (%s); disable the extra ones and resume", len(fresh), j.NewKey, strings.Join(fresh, ", "))
+}
+
+// freshVersions lists the versions of the planned KMS key that were not
+// there at plan time.
+func freshVersions(ctx context.Context, j *Journal, opts keystore.Options) ([]string, error) {
+	infos, err := keystore.List(ctx, j.NewKey, opts)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var fresh []string
+	for _, in := range infos {
+		if !slices.Contains(j.KMSVersionsBefore, in.URI.String()) {
+			fresh = append(fresh, in.URI.String())
+		}
+	}
+	return fresh, nil
 }
 
 func (j *Journal) publicJWK() (jose.JSONWebKey, error) {
@@ -391,7 +482,7 @@ func (j *Journal) publicJWK() (jose.JSONWebKey, error) {
 // selfTest signs an assertion with the new key and verifies it against
 // the exact public JWK that will be uploaded.
 func (r *Runner) selfTest(ctx context.Context, j *Journal, p *profile.Profile) (string, error) {
-	s, err := profile.OpenSigner(ctx, p, j.NewKey, j.Alg, profile.ClientOptions{Backend: r.Backend})
+	s, err := profile.OpenSigner(ctx, r.keyProfile(p), j.NewKey, j.Alg, profile.ClientOptions{Backend: r.Backend})
 	if err != nil {
 		return "", err
 	}
@@ -422,7 +513,7 @@ func (r *Runner) selfTest(ctx context.Context, j *Journal, p *profile.Profile) (
 
 // selvbetjening returns a client for the API, authenticated with key.
 func (r *Runner) selvbetjening(ctx context.Context, j *Journal, p *profile.Profile, key string) (*Client, error) {
-	q := p.Clone()
+	q := r.keyProfile(p).Clone()
 	q.Key, q.DPoP, q.Scopes, q.Resources = key, true, []string{Scope}, nil
 	if key != p.Key {
 		q.Alg = j.Alg
@@ -494,7 +585,7 @@ func (r *Runner) confirm(ctx context.Context, j *Journal, p *profile.Profile) (s
 	if k == nil {
 		return "", fmt.Errorf("the new key %s is not in Selvbetjening's list yet", j.NewKid)
 	}
-	q := p.Clone()
+	q := r.keyProfile(p).Clone()
 	q.Key, q.Alg = j.NewKey, j.Alg
 	tc, err := profile.NewClient(ctx, q, profile.ClientOptions{Backend: r.Backend})
 	if err != nil {
@@ -537,11 +628,23 @@ func (r *Runner) activate(j *Journal) (string, error) {
 // ErrOverlap: the old key may not be retired yet.
 var ErrOverlap = errors.New("rotation: the overlap period has not passed")
 
-func (r *Runner) retire(ctx context.Context, j *Journal, p *profile.Profile, force bool) (string, error) {
+// ErrInUse: the old key cannot be retired while a profile uses it.
+var ErrInUse = errors.New("rotation: the old key is still in use")
+
+func (r *Runner) retire(ctx context.Context, j *Journal, f *profile.File, p *profile.Profile, force bool) (string, error) {
 	if j.ActivatedAt != nil && !force {
 		if until := j.ActivatedAt.Add(j.Overlap.Duration); r.now().Before(until) {
 			return "", fmt.Errorf("%w: the old key stays until %s (overlap %v); resume with --retire then, or --force-retire", ErrOverlap, until.Format(time.RFC3339), j.Overlap.Duration)
 		}
+	}
+	// A profile rolled back to the old key, or another profile of the
+	// config that shares it, would stop working.
+	if users := keyUsers(f, j.CurrentKey); len(users) > 0 {
+		return "", fmt.Errorf("%w: %s is used by %s; point them at another key first (nothing was deleted or disabled)", ErrInUse, redact(j.CurrentKey), strings.Join(users, ", "))
+	}
+	opts, err := r.keyOptions(p)
+	if err != nil {
+		return "", err
 	}
 	if err := r.hook(Retired, false); err != nil {
 		return "", err
@@ -549,13 +652,14 @@ func (r *Runner) retire(ctx context.Context, j *Journal, p *profile.Profile, for
 	how := "removed from its backend"
 	if r.DisableOld {
 		// Disabling twice is harmless, so a resumed run simply does it again.
-		if err := keystore.SetEnabled(ctx, j.CurrentKey, false, r.keyOptions(p)); err != nil {
+		if err := keystore.SetEnabled(ctx, j.CurrentKey, false, opts); err != nil {
 			return "", err
 		}
 		how = "disabled in its backend (jwkctl keys enable undoes it)"
 	} else {
-		// Not found: an interrupted run deleted it already.
-		err := keystore.Delete(ctx, j.CurrentKey, r.keyOptions(p))
+		// Not found: an interrupted run deleted it already (for Cloud
+		// KMS: the version is already scheduled for destruction).
+		err := keystore.Delete(ctx, j.CurrentKey, opts)
 		if err != nil && !errors.Is(err, keystore.ErrNotFound) {
 			return "", err
 		}
@@ -586,10 +690,118 @@ func (r *Runner) Abort(ctx context.Context) (string, error) {
 		note = "the profile already uses the new key; nothing to undo"
 	case j.Step.Done(Uploaded):
 		note = fmt.Sprintf("the new key %s stays registered in Selvbetjening until it expires, and in its backend at %s; the profile still uses the old key", j.NewKid, redact(j.NewKey))
+	case j.Step == SelfTested:
+		// The upload is the next step: it may have reached Selvbetjening
+		// before a crash, or not.
+		note = fmt.Sprintf("the new key %s at %s may have been registered in Selvbetjening by an interrupted upload; "+
+			"check with jwkctl keys expiry --profile %s (a registered key is listed with that kid and expires on its own). "+
+			"Either way the profile still uses the old key, and you can delete the new one: jwkctl keys delete --key '%s'",
+			j.NewKid, redact(j.NewKey), r.Profile, redact(j.NewKey))
 	case j.Step.Done(Generated):
 		note = fmt.Sprintf("the new key at %s was never uploaded; delete it with jwkctl keys delete --key '%s'", redact(j.NewKey), redact(j.NewKey))
 	default:
-		note = "nothing was created"
+		note = r.abortPlanned(ctx, j)
 	}
 	return note, r.Store.Remove(r.Profile)
+}
+
+// abortPlanned says what a rotation still at "planned" left: a crash
+// inside generate may have made the key without recording it, so it looks.
+func (r *Runner) abortPlanned(ctx context.Context, j *Journal) string {
+	opts := r.Backend
+	if _, p, err := r.loadProfile(); err == nil {
+		if o, err := r.keyOptions(p); err == nil {
+			opts = o
+		}
+	}
+	stray, err := strayKeys(ctx, j, opts)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("an interrupted run may have created the new key at %s, and it could not be checked (%v); "+
+			"look with jwkctl keys list --key '%s' and delete a key found there with jwkctl keys delete --key URI (it was never uploaded)",
+			redact(j.NewKey), err, redact(j.NewKey))
+	case len(stray) == 0:
+		return "nothing was created (no new key at " + redact(j.NewKey) + ")"
+	}
+	var cmds []string
+	for _, s := range stray {
+		cmds = append(cmds, "jwkctl keys delete --key '"+redact(s)+"'")
+	}
+	return fmt.Sprintf("an interrupted run created the new key at %s but never uploaded it; delete it with %s", strings.Join(stray, ", "), strings.Join(cmds, "; "))
+}
+
+// strayKeys finds keys an interrupted generate made: the planned key if
+// it exists, or for Cloud KMS the versions made since the plan.
+func strayKeys(ctx context.Context, j *Journal, opts keystore.Options) ([]string, error) {
+	u, err := keystore.Parse(j.NewKey)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == keystore.SchemeGCPKMS && u.GCPKMS.Version == "" {
+		fresh, err := freshVersions(ctx, j, opts)
+		for i := range fresh {
+			fresh[i] = redact(fresh[i])
+		}
+		return fresh, err
+	}
+	_, err = keystore.Open(ctx, j.NewKey, opts)
+	switch {
+	case err == nil, errors.Is(err, keystore.ErrPassphrase):
+		return []string{u.String()}, nil
+	case errors.Is(err, keystore.ErrNotFound):
+		return nil, nil
+	}
+	return nil, err
+}
+
+// keyUsers lists the profiles of f (and their entries) that name key.
+func keyUsers(f *profile.File, key string) []string {
+	var users []string
+	for _, name := range f.Names() {
+		p := f.Profiles[name]
+		if p == nil {
+			continue
+		}
+		for _, e := range []struct{ field, uri string }{{"key", p.Key}, {"dpop_key", p.DPoPKey}, {"next_key", p.NextKey}} {
+			if e.uri != "" && sameKey(e.uri, key) {
+				users = append(users, "profile "+name+" ("+e.field+")")
+			}
+		}
+	}
+	return users
+}
+
+// sameKey reports whether two URIs name the same key: file paths compared
+// absolute and clean, PKCS#11 URIs by their path attributes (token,
+// object, id, …; not module or PIN source), KMS URIs by resource name.
+func sameKey(a, b string) bool {
+	ua, err := keystore.Parse(a)
+	if err != nil {
+		return a == b
+	}
+	ub, err := keystore.Parse(b)
+	if err != nil || ua.Scheme != ub.Scheme {
+		return false
+	}
+	switch ua.Scheme {
+	case keystore.SchemeFile:
+		pa, erra := filepath.Abs(ua.Path)
+		pb, errb := filepath.Abs(ub.Path)
+		return erra == nil && errb == nil && pa == pb
+	case keystore.SchemePKCS11:
+		return pkcs11Path(ua) == pkcs11Path(ub)
+	}
+	return ua.String() == ub.String()
+}
+
+func pkcs11Path(u *keystore.URI) string {
+	a := *u.PKCS11
+	a.ModulePath, a.ModuleName, a.PinSource, a.PinValue = "", "", "", ""
+	a.Other = nil
+	for _, o := range u.PKCS11.Other {
+		if !o.Query {
+			a.Other = append(a.Other, o)
+		}
+	}
+	return (&keystore.URI{Scheme: keystore.SchemePKCS11, PKCS11: &a}).String()
 }

@@ -470,3 +470,301 @@ func TestCrashInsideRetire(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// startKMS serves a fake Cloud KMS for one test.
+func startKMS(t *testing.T) (*fakekms.Server, keystore.Options) {
+	t.Helper()
+	gcpkms.PollInterval = time.Millisecond
+	kms, addr, stop, err := fakekms.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return kms, keystore.Options{Endpoint: addr}
+}
+
+const kmsKey = "gcpkms://projects/p/locations/europe-north1/keyRings/r/cryptoKeys/helseid"
+
+// Cloud KMS refuses to destroy a version that is already scheduled for
+// destruction (FAILED_PRECONDITION). A crash right after the destroy,
+// before the journal says so, must still resume to "retired".
+func TestKMSCrashAfterDestroyResumes(t *testing.T) {
+	_, kmsOpts := startKMS(t)
+	f := newFixture(t, kmsKey, jose.ES256, 0, kmsOpts)
+	crashing := f.runner(func(s rotation.Step, after bool) error {
+		if s == rotation.Retired && after {
+			return errCrash
+		}
+		return nil
+	})
+	j, err := crashing.Plan(context.Background(), rotation.PlanRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.NewKey != kmsKey {
+		t.Fatalf("derived new key %s, want a new version of %s", j.NewKey, kmsKey)
+	}
+	if _, err := crashing.Run(context.Background(), rotation.Retired, true); !errors.Is(err, errCrash) {
+		t.Fatalf("crash right after the destroy: %v", err)
+	}
+	// The old version is already scheduled for destruction; destroying it
+	// again is what real KMS refuses.
+	infos, err := keystore.List(context.Background(), f.oldKey, kmsOpts)
+	if err != nil || len(infos) != 1 || infos[0].State != "DESTROY_SCHEDULED" {
+		t.Fatalf("old version after the crash: %v %+v", err, infos)
+	}
+	j, err = f.runner(nil).Run(context.Background(), rotation.Retired, true)
+	if err != nil || j.Step != rotation.Retired {
+		t.Fatalf("resume after a crash inside the KMS destroy: %v", err)
+	}
+	if err := f.tokenWith(t, j.NewKey); err != nil {
+		t.Fatalf("token with the new KMS version: %v", err)
+	}
+}
+
+// A key file encrypted with the profile's passphrase_file is rotated into
+// a key file encrypted with the same passphrase, never a plaintext one.
+func TestRotateEncryptedFileKeepsPassphrase(t *testing.T) {
+	pass := []byte("correct horse battery staple")
+	dir := t.TempDir()
+	passFile := filepath.Join(dir, "passphrase")
+	if err := os.WriteFile(passFile, append(pass, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, "file:"+filepath.Join(dir, "client.json"), jose.ES256, 0, keystore.Options{Passphrase: pass})
+	pf, _ := profile.Load(f.config)
+	pf.Profiles["prod"].PassphraseFile = passFile
+	if err := pf.Save(f.config); err != nil {
+		t.Fatal(err)
+	}
+	r := f.runner(nil)
+	if _, err := r.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := r.Run(context.Background(), rotation.Activated, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keystore.Open(context.Background(), j.NewKey, keystore.Options{}); !errors.Is(err, keystore.ErrPassphrase) {
+		t.Fatalf("the new key file opens without a passphrase (plaintext?): %v", err)
+	}
+	if _, err := keystore.Open(context.Background(), j.NewKey, keystore.Options{Passphrase: pass}); err != nil {
+		t.Fatalf("the new key file with the profile's passphrase: %v", err)
+	}
+	u, _ := keystore.Parse(j.NewKey)
+	b, _ := os.ReadFile(u.Path)
+	if strings.Contains(string(b), `"d"`) {
+		t.Fatal("the new key file holds a plaintext private key")
+	}
+	// The profile keeps its passphrase_file and works with the new key.
+	pf, _ = profile.Load(f.config)
+	if got := pf.Profiles["prod"].PassphraseFile; got != passFile {
+		t.Fatalf("passphrase_file after activation: %q", got)
+	}
+	if err := f.tokenWith(t, j.NewKey); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A passphrase given to the Runner (the CLI's --passphrase-file or
+// JWKCTL_PASSPHRASE) opens the current key and encrypts the new one.
+func TestRotateWithRunnerPassphrase(t *testing.T) {
+	pass := []byte("from the environment")
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{Passphrase: pass})
+	r := f.runner(nil)
+	r.Backend.Passphrase = pass
+	if _, err := r.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := r.Run(context.Background(), rotation.Activated, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keystore.Open(context.Background(), j.NewKey, keystore.Options{}); !errors.Is(err, keystore.ErrPassphrase) {
+		t.Fatalf("the new key file opens without a passphrase: %v", err)
+	}
+}
+
+// Two profiles of one client (same issuer and client_id) must not rotate
+// at once, and the old key is not retired while a profile still uses it.
+func TestSameClientTwoProfiles(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	pf, _ := profile.Load(f.config)
+	twin := pf.Profiles["prod"].Clone()
+	twin.Issuer += "/" // the same issuer, spelt with a slash
+	pf.Set("twin", twin)
+	if err := pf.Save(f.config); err != nil {
+		t.Fatal(err)
+	}
+	r := f.runner(nil)
+	if _, err := r.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	other := &rotation.Runner{Store: f.journal, ConfigPath: f.config, Profile: "twin"}
+	if _, err := other.Plan(context.Background(), rotation.PlanRequest{}); !errors.Is(err, rotation.ErrClientBusy) || !strings.Contains(err.Error(), "profile prod") {
+		t.Fatalf("plan of a second profile of the same client: %v", err)
+	}
+	if _, err := f.journal.Load("twin"); !errors.Is(err, rotation.ErrNoJournal) {
+		t.Fatalf("a refused plan left a journal: %v", err)
+	}
+	if _, err := r.Run(context.Background(), rotation.Activated, false); err != nil {
+		t.Fatal(err)
+	}
+	// "twin" still uses the old key: retiring it would break that profile.
+	for _, disable := range []bool{false, true} {
+		r.DisableOld = disable
+		j, err := r.Run(context.Background(), rotation.Retired, true)
+		if !errors.Is(err, rotation.ErrInUse) || !strings.Contains(err.Error(), "profile twin (key)") || j.Step != rotation.Activated {
+			t.Fatalf("retire (disable=%v) while profile twin uses the old key: %v", disable, err)
+		}
+	}
+	if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); err != nil {
+		t.Fatalf("the old key after a refused retirement: %v", err)
+	}
+	if err := f.tokenWith(t, f.oldKey); err != nil {
+		t.Fatalf("token with the old key after a refused retirement: %v", err)
+	}
+	// Once twin moved over (written as a relative path, the same file),
+	// retirement goes ahead.
+	pf, _ = profile.Load(f.config)
+	wd, _ := os.Getwd()
+	rel, err := filepath.Rel(wd, strings.TrimPrefix(f.oldKey, "file://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf.Profiles["twin"].Key = "file:" + rel
+	pf.Save(f.config)
+	r.DisableOld = false
+	if _, err := r.Run(context.Background(), rotation.Retired, true); !errors.Is(err, rotation.ErrInUse) {
+		t.Fatalf("retire while twin names the old key by a relative path: %v", err)
+	}
+	pf.Profiles["twin"].Key = f.profileKey(t)
+	pf.Save(f.config)
+	if j, err := r.Run(context.Background(), rotation.Retired, true); err != nil || j.Step != rotation.Retired {
+		t.Fatalf("retire once no profile uses the old key: %v", err)
+	}
+	// Now the twin may rotate.
+	if _, err := other.Plan(context.Background(), rotation.PlanRequest{NewKey: "file:" + filepath.Join(t.TempDir(), "twin.json")}); err != nil {
+		t.Fatalf("plan of twin after prod finished: %v", err)
+	}
+}
+
+// Plan refuses what generate would refuse, before a journal exists.
+func TestPlanRefusesWhatGenerateWould(t *testing.T) {
+	_, kmsOpts := startKMS(t)
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	if _, err := keystore.Generate(context.Background(), keystore.GenerateRequest{URI: keystore.MustParse(kmsKey), Spec: spec, Options: kmsOpts}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, kmsOpts)
+	for _, tc := range []struct {
+		name string
+		req  rotation.PlanRequest
+		want string
+	}{
+		{"ES512 in KMS", rotation.PlanRequest{NewKey: kmsKey + "-new", Alg: "ES512"}, "ES512"},
+		{"PS256 on an EC KMS key", rotation.PlanRequest{NewKey: kmsKey, Alg: "PS256"}, "EC_SIGN_P256_SHA256"},
+		{"negative overlap", rotation.PlanRequest{Overlap: -5 * time.Hour}, "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.runner(nil).Plan(context.Background(), tc.req)
+			if err == nil {
+				f.runner(nil).Abort(context.Background())
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("plan %+v: %v, want an error mentioning %q", tc.req, err, tc.want)
+			}
+			if _, err := f.journal.Load("prod"); !errors.Is(err, rotation.ErrNoJournal) {
+				t.Fatalf("a refused plan left a journal: %v", err)
+			}
+		})
+	}
+	// The same key with its own algorithm is fine.
+	if _, err := f.runner(nil).Plan(context.Background(), rotation.PlanRequest{NewKey: kmsKey, Alg: "ES256"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Abort says what a crash may have left: a key made inside generate
+// before the journal recorded it, or an upload that may have reached
+// Selvbetjening.
+func TestAbortNotes(t *testing.T) {
+	crashAt := func(step rotation.Step, after bool) func(rotation.Step, bool) error {
+		return func(s rotation.Step, a bool) error {
+			if s == step && a == after {
+				return errCrash
+			}
+			return nil
+		}
+	}
+	t.Run("nothing made", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		r := f.runner(crashAt(rotation.Generated, false))
+		r.Plan(context.Background(), rotation.PlanRequest{})
+		if _, err := r.Run(context.Background(), rotation.Activated, false); !errors.Is(err, errCrash) {
+			t.Fatal(err)
+		}
+		note, err := r.Abort(context.Background())
+		if err != nil || !strings.HasPrefix(note, "nothing was created") {
+			t.Fatalf("abort: %v %q", err, note)
+		}
+	})
+	t.Run("crash inside generate", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		r := f.runner(crashAt(rotation.Generated, true))
+		j, _ := r.Plan(context.Background(), rotation.PlanRequest{})
+		if j, err := r.Run(context.Background(), rotation.Activated, false); !errors.Is(err, errCrash) || j.Step != rotation.Planned {
+			t.Fatal(err)
+		}
+		note, err := r.Abort(context.Background())
+		if err != nil || strings.Contains(note, "nothing was created") || !strings.Contains(note, "jwkctl keys delete --key '"+j.NewKey+"'") {
+			t.Fatalf("abort after a crash inside generate: %v %q", err, note)
+		}
+		if _, err := f.journal.Load("prod"); !errors.Is(err, rotation.ErrNoJournal) {
+			t.Fatalf("journal after abort: %v", err)
+		}
+	})
+	t.Run("crash inside KMS generate", func(t *testing.T) {
+		_, kmsOpts := startKMS(t)
+		f := newFixture(t, kmsKey, jose.ES256, 0, kmsOpts)
+		r := f.runner(crashAt(rotation.Generated, true))
+		r.Plan(context.Background(), rotation.PlanRequest{})
+		if _, err := r.Run(context.Background(), rotation.Activated, false); !errors.Is(err, errCrash) {
+			t.Fatal(err)
+		}
+		note, err := r.Abort(context.Background())
+		if err != nil || !strings.Contains(note, "jwkctl keys delete --key '"+kmsKey+"/cryptoKeyVersions/2'") || strings.Contains(note, "versions/1") {
+			t.Fatalf("abort after a crash inside KMS generate: %v %q", err, note)
+		}
+	})
+	t.Run("crash inside upload", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		r := f.runner(crashAt(rotation.Uploaded, true))
+		r.Plan(context.Background(), rotation.PlanRequest{})
+		j, err := r.Run(context.Background(), rotation.Activated, false)
+		if !errors.Is(err, errCrash) || j.Step != rotation.SelfTested {
+			t.Fatal(err)
+		}
+		if got := f.sts.ClientKeyIDs(clientID); !slices.Contains(got, j.NewKid) {
+			t.Fatalf("the crash was meant to come after the upload: %v", got)
+		}
+		note, err := r.Abort(context.Background())
+		if err != nil || strings.Contains(note, "never uploaded") || !strings.Contains(note, "may have been registered") || !strings.Contains(note, "jwkctl keys expiry --profile prod") {
+			t.Fatalf("abort after a crash inside upload: %v %q", err, note)
+		}
+	})
+	t.Run("crash right before upload", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		r := f.runner(crashAt(rotation.Uploaded, false))
+		r.Plan(context.Background(), rotation.PlanRequest{})
+		if j, err := r.Run(context.Background(), rotation.Activated, false); !errors.Is(err, errCrash) || j.Step != rotation.SelfTested {
+			t.Fatal(err)
+		}
+		// Still "self-tested": the upload may or may not have happened as
+		// far as the journal can tell, so the note stays cautious.
+		note, _ := r.Abort(context.Background())
+		if !strings.Contains(note, "may have been registered") {
+			t.Fatalf("abort: %q", note)
+		}
+	})
+}

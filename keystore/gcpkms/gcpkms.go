@@ -472,6 +472,9 @@ func info(ctx context.Context, c Client, v *kmspb.CryptoKeyVersion) keystore.Key
 
 // Delete schedules the key version's destruction (Cloud KMS keeps it
 // restorable for the key's destroy-scheduled duration, 30 days by default).
+// A version already scheduled for destruction, or destroyed, is an error
+// wrapping keystore.ErrNotFound, so a retried delete is not a failure
+// (Cloud KMS itself refuses it with FAILED_PRECONDITION).
 func (b *Backend) Delete(ctx context.Context, u *keystore.URI, opts keystore.Options) error {
 	n, err := kmsName(u)
 	if err != nil {
@@ -484,7 +487,20 @@ func (b *Backend) Delete(ctx context.Context, u *keystore.URI, opts keystore.Opt
 	if err != nil {
 		return err
 	}
-	if _, err := c.DestroyCryptoKeyVersion(ctx, &kmspb.DestroyCryptoKeyVersionRequest{Name: n.VersionName()}); err != nil {
+	_, err = c.DestroyCryptoKeyVersion(ctx, &kmspb.DestroyCryptoKeyVersionRequest{Name: n.VersionName()})
+	if status.Code(err) == codes.FailedPrecondition {
+		v, gerr := c.GetCryptoKeyVersion(ctx, &kmspb.GetCryptoKeyVersionRequest{Name: n.VersionName()})
+		if gerr != nil {
+			return mapErr(gerr, "check", n.VersionName(), "cloudkms.cryptoKeyVersions.get")
+		}
+		switch st := v.GetState(); st {
+		case kmspb.CryptoKeyVersion_DESTROY_SCHEDULED, kmspb.CryptoKeyVersion_DESTROYED:
+			return fmt.Errorf("%w: %s is already scheduled for destruction (%s)", keystore.ErrNotFound, n.VersionName(), st)
+		default:
+			return fmt.Errorf("gcpkms: destroy %s: only an enabled or disabled version can be destroyed, it is %s (%s)", n.VersionName(), st, status.Convert(err).Message())
+		}
+	}
+	if err != nil {
 		return mapErr(err, "destroy", n.VersionName(), "cloudkms.cryptoKeyVersions.destroy")
 	}
 	return nil

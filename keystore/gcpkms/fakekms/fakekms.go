@@ -365,7 +365,10 @@ func (s *Server) AsymmetricSign(_ context.Context, r *kmspb.AsymmetricSignReques
 	return out, nil
 }
 
-// DestroyCryptoKeyVersion schedules destruction.
+// DestroyCryptoKeyVersion schedules destruction. As in Cloud KMS, only an
+// ENABLED or DISABLED version can be destroyed: one already
+// DESTROY_SCHEDULED or DESTROYED (or still being generated) is refused
+// with FAILED_PRECONDITION.
 func (s *Server) DestroyCryptoKeyVersion(_ context.Context, r *kmspb.DestroyCryptoKeyVersionRequest) (*kmspb.CryptoKeyVersion, error) {
 	if _, err := s.enter(); err != nil {
 		return nil, err
@@ -375,6 +378,9 @@ func (s *Server) DestroyCryptoKeyVersion(_ context.Context, r *kmspb.DestroyCryp
 	v, err := s.version(r.GetName())
 	if err != nil {
 		return nil, err
+	}
+	if st := v.pb.State; st != kmspb.CryptoKeyVersion_ENABLED && st != kmspb.CryptoKeyVersion_DISABLED {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s is not in state ENABLED or DISABLED (it is %s)", v.pb.Name, st)
 	}
 	v.pb.State = kmspb.CryptoKeyVersion_DESTROY_SCHEDULED
 	return v.pb, nil
