@@ -71,7 +71,12 @@ func usageError(_ *cli.Context, err error, _ bool) error {
 // for an unknown or a missing required flag.
 func quietUsage(cmds []*cli.Command) {
 	for _, cmd := range cmds {
-		cmd.OnUsageError = usageError
+		// A command may have its own (keys expiry: exit 3, UNKNOWN).
+		onUsage := cmd.OnUsageError
+		if onUsage == nil {
+			onUsage = usageError
+			cmd.OnUsageError = onUsage
+		}
 		if len(cmd.Subcommands) > 0 && cmd.Action == nil {
 			cmd.Action = func(c *cli.Context) error {
 				if c.Args().Present() {
@@ -94,7 +99,7 @@ func quietUsage(cmds []*cli.Command) {
 			before := cmd.Before
 			cmd.Before = func(c *cli.Context) error {
 				if flagsOnly && c.Args().Present() {
-					return cli.Exit(fmt.Sprintf("%s takes no arguments, got %q (every value goes with its flag, and flags after an argument are not read)", strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.Args().First()), ExitUsage)
+					return onUsage(c, fmt.Errorf("%s takes no arguments, got %q (every value goes with its flag, and flags after an argument are not read)", strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.Args().First()), true)
 				}
 				for _, f := range required {
 					name := f.Names()[0]

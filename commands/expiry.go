@@ -48,6 +48,8 @@ func keysExpiryCommand() *cli.Command {
 			&cli.StringFlag{Name: "critical", Usage: "critical within `DURATION`", Value: "7d", EnvVars: env("critical")},
 			output,
 		}, backendFlags()...),
+		// A mistyped flag or a stray argument is an error too: UNKNOWN.
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return unknown(fmt.Errorf("%w (see --help)", err)) },
 		Action: func(c *cli.Context) error {
 			code, err := runKeysExpiry(c)
 			if err != nil {

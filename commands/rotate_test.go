@@ -249,6 +249,8 @@ func TestKeysExpiryErrorsAreUnknown(t *testing.T) {
 		{"bad --output", []string{"--profile", "prod", "-o", "yaml"}, "--output"},
 		{"no such profile", []string{"--profile", "nope"}, "nope"},
 		{"HelseID unreachable", []string{"--config", down, "--profile", "down"}, "profile down in " + down},
+		{"unknown flag", []string{"--profile", "prod", "--bogus"}, "bogus"},
+		{"stray argument", []string{"--profile", "prod", "extra"}, "takes no arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := runCLI(t, append([]string{"keys", "expiry"}, tc.args...)...)
