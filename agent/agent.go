@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -44,40 +45,83 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the retry delay after a failed
 	// refresh (default 1 s and 60 s).
 	MinBackoff, MaxBackoff time.Duration
-	// ExpiryMargin: a token this close to expiry is not handed out
-	// (default 10 s), so callers have time to use it.
+	// ExpiryMargin: a cached token this close to expiry is not handed out
+	// (default 10 s), so callers have time to use it. For tokens that live
+	// less than twice as long, the margin is half their lifetime.
 	ExpiryMargin time.Duration
+	// MaxScopeSets caps the cached scope sets (entries) per profile
+	// (default 16); a request for one more is refused with
+	// ErrTooManyScopeSets until idle ones are evicted.
+	MaxScopeSets int
 	Now          func() time.Time
 	Logger       *slog.Logger
 	Metrics      *Metrics
 }
 
+// minRefreshInterval is the shortest delay between background refreshes
+// of one entry, however short-lived its tokens are.
+const minRefreshInterval = time.Second
+
+// stopper is a pending timer (a *time.Timer, or a fake in tests).
+type stopper interface{ Stop() bool }
+
 // Agent caches tokens per profile and scope set, refreshes them ahead of
 // expiry, and coalesces concurrent requests into one exchange.
+//
+// An entry (a profile and scope set) is refreshed in the background only
+// while it holds a valid token that callers use; an entry that never got a
+// token, or whose client was refused by the STS (a 4xx answer such as
+// invalid_scope or invalid_client), is retried only when a caller asks
+// again after the backoff. Entries nobody asked for within about one token
+// lifetime are evicted.
 type Agent struct {
 	cfg      Config
-	mu       sync.Mutex
+	mu       sync.Mutex // guards profiles and entries; taken before entry.mu
 	profiles map[string]*Profile
 	entries  map[string]*entry
 	ctx      context.Context
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+
+	// wg counts running exchanges and timer callbacks; once closed is
+	// set, nothing new is started.
+	wgMu   sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+
+	afterFunc func(time.Duration, func()) stopper
 }
 
 // entry is the cached token for one profile and scope set.
 type entry struct {
-	profile *Profile
-	req     token.Request
-	scope   string
+	key   string // profile name + "\x00" + scope, its key in Agent.entries
+	name  string // the profile's name
+	req   token.Request
+	scope string
 
 	mu       sync.Mutex
+	profile  *Profile
 	resp     *token.Response
 	expiry   time.Time
-	inflight chan struct{} // closed when the running exchange ends
+	lifetime time.Duration // of the current token
+	used     bool          // the current token was handed to a caller
+	lastUsed time.Time     // when a caller last asked (agent clock)
+	flight   *flight       // the running exchange, if any
 	lastErr  error
+	refused  bool      // lastErr is a refusal that retrying will not cure
 	retryAt  time.Time // no new exchange for callers before this, after a failure
-	timer    *time.Timer
+	timer    stopper
 	failures int
+	dropped  bool // evicted, or dropped by a reload: never scheduled again
+}
+
+// flight is one exchange with the STS; its result goes to every caller
+// that waited for it.
+type flight struct {
+	done    chan struct{} // closed when resp/expiry/err are set
+	resp    *token.Response
+	expiry  time.Time
+	err     error
+	waiters int // callers that asked for this exchange's token (under entry.mu)
 }
 
 // New makes an agent serving profiles.
@@ -91,8 +135,14 @@ func New(cfg Config, profiles []*Profile) *Agent {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = time.Minute
 	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
 	if cfg.ExpiryMargin <= 0 {
 		cfg.ExpiryMargin = 10 * time.Second
+	}
+	if cfg.MaxScopeSets <= 0 {
+		cfg.MaxScopeSets = 16
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -104,6 +154,7 @@ func New(cfg Config, profiles []*Profile) *Agent {
 		cfg.Metrics = NewMetrics()
 	}
 	a := &Agent{cfg: cfg, profiles: map[string]*Profile{}, entries: map[string]*entry{}}
+	a.afterFunc = func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	for _, p := range profiles {
 		a.profiles[p.Name] = p
@@ -115,8 +166,13 @@ func New(cfg Config, profiles []*Profile) *Agent {
 // Metrics returns the agent's metrics.
 func (a *Agent) Metrics() *Metrics { return a.cfg.Metrics }
 
-// Close stops background refreshes.
+// Close stops background refreshes, cancels running exchanges (their
+// callers get ErrClosed) and waits for them to end. It may be called more
+// than once.
 func (a *Agent) Close() {
+	a.wgMu.Lock()
+	a.closed = true
+	a.wgMu.Unlock()
 	a.cancel()
 	a.mu.Lock()
 	for _, e := range a.entries {
@@ -128,8 +184,22 @@ func (a *Agent) Close() {
 	a.wg.Wait()
 }
 
+// track counts one more running task for Close to wait for; false once
+// the agent is closed.
+func (a *Agent) track() bool {
+	a.wgMu.Lock()
+	defer a.wgMu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.wg.Add(1)
+	return true
+}
+
 // Reload replaces the profiles. Cached tokens of profiles whose settings
-// are unchanged are kept; the others are dropped.
+// are unchanged are kept; the others are dropped, together with their
+// pending refreshes (an exchange already running still answers the callers
+// waiting for it, but its token is not cached).
 func (a *Agent) Reload(profiles []*Profile) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -137,23 +207,29 @@ func (a *Agent) Reload(profiles []*Profile) {
 	for _, p := range profiles {
 		next[p.Name] = p
 	}
-	for key, e := range a.entries {
-		np, ok := next[e.profile.Name]
+	for _, e := range a.entries {
+		e.mu.Lock()
+		np, ok := next[e.name]
 		if ok && np.Fingerprint == e.profile.Fingerprint && np.Fingerprint != "" {
 			// Same settings: keep the token, use the new client for
 			// refreshes.
-			e.mu.Lock()
 			e.profile = np
-			e.mu.Unlock()
-			continue
+		} else {
+			a.drop(e)
 		}
-		e.mu.Lock()
-		a.stopTimer(e)
 		e.mu.Unlock()
-		delete(a.entries, key)
 	}
 	a.profiles = next
 	a.cfg.Logger.Info("profiles reloaded", "profiles", strings.Join(names(next), ","))
+}
+
+// drop removes e from the cache for good. Called with a.mu and e.mu held.
+func (a *Agent) drop(e *entry) {
+	a.stopTimer(e)
+	e.dropped = true
+	if a.entries[e.key] == e {
+		delete(a.entries, e.key)
+	}
 }
 
 func names(m map[string]*Profile) []string {
@@ -179,10 +255,21 @@ var ErrUnknownProfile = errors.New("agent: unknown profile")
 // reached or refused; it wraps the cause.
 var ErrUnavailable = errors.New("agent: no valid token")
 
+// ErrTooManyScopeSets means a profile already has Config.MaxScopeSets
+// different scope sets cached.
+var ErrTooManyScopeSets = errors.New("agent: too many different scope sets")
+
+// ErrClosed is returned to callers still waiting when the agent closes.
+var ErrClosed = errors.New("agent: shutting down")
+
 // Profile returns a served profile.
 func (a *Agent) Profile(name string) (*Profile, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.profileLocked(name)
+}
+
+func (a *Agent) profileLocked(name string) (*Profile, error) {
 	p, ok := a.profiles[name]
 	if !ok {
 		return nil, fmt.Errorf("%w %q (serving: %s)", ErrUnknownProfile, name, strings.Join(names(a.profiles), ", "))
@@ -190,58 +277,81 @@ func (a *Agent) Profile(name string) (*Profile, error) {
 	return p, nil
 }
 
-// Token returns a valid cached token for profile and scopes (nil: the
-// profile's own) and when it expires, fetching one if needed. Concurrent
-// callers share one exchange.
+// margin is how long before expiry a cached token of this lifetime stops
+// being handed out: ExpiryMargin, or half the lifetime if that is less.
+func (a *Agent) margin(lifetime time.Duration) time.Duration {
+	return min(a.cfg.ExpiryMargin, lifetime/2)
+}
+
+// usable reports whether e's cached token may be handed out at now.
+// Called with e.mu held.
+func (a *Agent) usable(e *entry, now time.Time) bool {
+	return e.resp != nil && now.Add(a.margin(e.lifetime)).Before(e.expiry)
+}
+
+// Token returns a valid token for profile and scopes (nil: the profile's
+// own) and when it expires: the cached one, or else a fresh one from the
+// STS, which is always handed to the callers that waited for it however
+// short its life. Concurrent callers share one exchange; ctx bounds the
+// wait.
 func (a *Agent) Token(ctx context.Context, profile string, scopes []string) (*token.Response, time.Time, error) {
-	p, err := a.Profile(profile)
+	if a.ctx.Err() != nil {
+		return nil, time.Time{}, ErrClosed
+	}
+	e, err := a.entry(profile, scopes) // e.mu is held
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	e := a.entry(p, scopes)
-	for first := true; ; first = false {
-		e.mu.Lock()
-		if e.resp != nil && a.cfg.Now().Add(a.cfg.ExpiryMargin).Before(e.expiry) {
-			r, exp := e.resp, e.expiry
-			e.mu.Unlock()
-			if first {
-				a.cfg.Metrics.cacheHits.WithLabelValues(p.Name).Inc()
-			}
-			return r, exp, nil
-		}
-		if e.inflight == nil && a.cfg.Now().Before(e.retryAt) {
-			// The STS failed moments ago; a background retry is
-			// scheduled. Do not hammer it on every caller's behalf.
+	now := a.cfg.Now()
+	if a.usable(e, now) {
+		r, exp := e.resp, e.expiry
+		e.used = true
+		e.mu.Unlock()
+		a.cfg.Metrics.cacheHits.WithLabelValues(e.name).Inc()
+		return r, exp, nil
+	}
+	f := e.flight
+	if f == nil {
+		if now.Before(e.retryAt) {
+			// The STS failed moments ago. Do not hammer it on every
+			// caller's behalf; the next try is after the backoff.
 			err := e.lastErr
 			e.mu.Unlock()
-			return nil, time.Time{}, fmt.Errorf("%w for profile %s: %v", ErrUnavailable, p.Name, err)
+			return nil, time.Time{}, fmt.Errorf("%w for profile %s: %v", ErrUnavailable, e.name, err)
 		}
-		if e.inflight == nil {
-			e.inflight = make(chan struct{})
-			done := e.inflight
-			e.mu.Unlock()
-			a.refresh(e, done)
-			continue
-		}
-		wait := e.inflight
-		lastErr := e.lastErr
-		e.mu.Unlock()
-		select {
-		case <-wait:
-			e.mu.Lock()
-			ok := e.resp != nil && a.cfg.Now().Add(a.cfg.ExpiryMargin).Before(e.expiry)
-			lastErr = e.lastErr
-			e.mu.Unlock()
-			if !ok {
-				return nil, time.Time{}, fmt.Errorf("%w for profile %s: %v", ErrUnavailable, p.Name, lastErr)
-			}
-		case <-ctx.Done():
-			return nil, time.Time{}, fmt.Errorf("%w (last refresh error: %v)", ctx.Err(), lastErr)
-		}
+		f = a.start(e)
 	}
+	f.waiters++
+	lastErr := e.lastErr
+	e.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-a.ctx.Done():
+		return nil, time.Time{}, fmt.Errorf("%w (profile %s)", ErrClosed, e.name)
+	case <-ctx.Done():
+		if lastErr != nil {
+			return nil, time.Time{}, fmt.Errorf("agent: profile %s: %w while waiting for the STS (last refresh error: %v)", e.name, ctx.Err(), lastErr)
+		}
+		return nil, time.Time{}, fmt.Errorf("agent: profile %s: %w while waiting for the STS", e.name, ctx.Err())
+	}
+	if errors.Is(f.err, ErrClosed) {
+		return nil, time.Time{}, fmt.Errorf("%w (profile %s)", ErrClosed, e.name)
+	}
+	if f.err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w for profile %s: %v", ErrUnavailable, e.name, f.err)
+	}
+	return f.resp, f.expiry, nil
 }
 
-func (a *Agent) entry(p *Profile, scopes []string) *entry {
+// entry finds or makes the entry for a profile and scope set, notes the
+// caller's use, and returns it with e.mu held.
+func (a *Agent) entry(name string, scopes []string) (*entry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p, err := a.profileLocked(name)
+	if err != nil {
+		return nil, err
+	}
 	req := token.Request{}
 	scope := strings.Join(p.Scopes, " ")
 	if len(scopes) > 0 {
@@ -252,20 +362,60 @@ func (a *Agent) entry(p *Profile, scopes []string) *entry {
 		scope = strings.Join(s, " ")
 	}
 	key := p.Name + "\x00" + scope
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	e, ok := a.entries[key]
 	if !ok {
-		e = &entry{profile: p, req: req, scope: scope}
+		n := 0
+		for _, o := range a.entries {
+			if o.name == p.Name {
+				n++
+			}
+		}
+		if n >= a.cfg.MaxScopeSets {
+			return nil, fmt.Errorf("%w for profile %s: %d are cached, the limit; ask for fewer different scope= values (unused ones are dropped after about a token lifetime)", ErrTooManyScopeSets, p.Name, n)
+		}
+		e = &entry{key: key, name: p.Name, profile: p, req: req, scope: scope}
 		a.entries[key] = e
 	}
-	return e
+	e.mu.Lock()
+	e.lastUsed = a.cfg.Now()
+	return e, nil
 }
 
-// refresh runs one exchange for e and closes done when it ends. On
-// success it schedules the next refresh; on failure a retry with backoff,
-// while a still-valid token keeps being served.
-func (a *Agent) refresh(e *entry, done chan struct{}) {
+// start begins an exchange for e in the background and returns it.
+// Called with e.mu held and no exchange running.
+func (a *Agent) start(e *entry) *flight {
+	f := &flight{done: make(chan struct{})}
+	a.stopTimer(e) // the exchange schedules what comes next
+	if !a.track() {
+		f.err = ErrClosed
+		close(f.done)
+		return f
+	}
+	e.flight = f
+	go func() {
+		defer a.wg.Done()
+		a.exchange(e, f)
+	}()
+	return f
+}
+
+// refused reports whether err is the STS refusing the client or request
+// (a 4xx OAuth error such as invalid_scope, invalid_client or
+// unauthorized_client), which retrying in the background will not cure.
+func refused(err error) bool {
+	var te *token.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	return te.Status >= 400 && te.Status < 500 && te.Status != http.StatusRequestTimeout && te.Status != http.StatusTooManyRequests
+}
+
+// exchange runs one exchange for e, hands its result to the waiting
+// callers, and decides what happens next: on success a background refresh
+// ahead of expiry; on failure, while a still-valid token is cached and the
+// failure is not a refusal, a retry with backoff; otherwise nothing but
+// eviction once nobody asks.
+func (a *Agent) exchange(e *entry, f *flight) {
 	e.mu.Lock()
 	p := e.profile
 	e.mu.Unlock()
@@ -278,28 +428,68 @@ func (a *Agent) refresh(e *entry, done chan struct{}) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.inflight = nil
-	defer close(done)
-	if err != nil {
-		e.lastErr = err
-		e.failures++
-		a.cfg.Metrics.refreshFailures.WithLabelValues(p.Name).Inc()
-		a.cfg.Logger.Warn("token refresh failed", "profile", p.Name, "scope", e.scope, "error", err, "failures", e.failures)
-		wait := a.backoff(e.failures)
-		e.retryAt = now.Add(wait)
-		a.schedule(e, wait)
+	defer close(f.done)
+	e.flight = nil
+	if err != nil && a.ctx.Err() != nil {
+		f.err = ErrClosed // shutting down: not a failure of the STS
 		return
 	}
-	e.resp, e.lastErr, e.failures, e.retryAt = resp, nil, 0, time.Time{}
+	if err != nil {
+		f.err = err
+		e.lastErr = err
+		e.failures++
+		e.refused = refused(err)
+		a.cfg.Metrics.refreshFailures.WithLabelValues(p.Name).Inc()
+		a.cfg.Logger.Warn("token refresh failed", "profile", p.Name, "scope", e.scope, "error", err, "failures", e.failures, "retry", a.refreshable(e, now))
+		wait := a.backoff(e.failures)
+		e.retryAt = now.Add(wait)
+		if a.refreshable(e, now) {
+			a.schedule(e, wait)
+		} else {
+			a.scheduleEviction(e, now)
+		}
+		return
+	}
 	lifetime := time.Duration(resp.ExpiresIn) * time.Second
 	if lifetime <= 0 {
 		lifetime = 5 * time.Minute // no expires_in: refresh often
 	}
-	e.expiry = now.Add(lifetime)
+	e.resp, e.expiry, e.lifetime = resp, now.Add(lifetime), lifetime
+	e.lastErr, e.refused, e.failures, e.retryAt = nil, false, 0, time.Time{}
+	e.used = f.waiters > 0
+	f.resp, f.expiry = resp, e.expiry
 	a.cfg.Metrics.tokensIssued.WithLabelValues(p.Name).Inc()
-	jitter := 1 - rand.Float64()*0.05
-	a.schedule(e, time.Duration(float64(lifetime)*a.cfg.RefreshAt*jitter))
+	// Refresh at RefreshAt of the lifetime, and in any case before the
+	// token stops being handed out.
+	next := time.Duration(float64(lifetime) * a.cfg.RefreshAt * (1 - rand.Float64()*0.05))
+	next = max(min(next, lifetime-a.margin(lifetime)), minRefreshInterval)
+	a.schedule(e, next)
 	a.cfg.Logger.Info("token refreshed", "profile", p.Name, "scope", e.scope, "expires_in", resp.ExpiresIn, "token_type", resp.TokenType)
+}
+
+// refreshable reports whether e is refreshed in the background: it holds
+// a token still valid at now, and its last failure (if any) was not a
+// refusal. Called with e.mu held.
+func (a *Agent) refreshable(e *entry, now time.Time) bool {
+	return e.resp != nil && now.Before(e.expiry) && !e.refused
+}
+
+// idleLimit is how long an entry that is not refreshed in the background
+// stays cached without callers: one token lifetime, at least MaxBackoff.
+func (a *Agent) idleLimit(e *entry) time.Duration {
+	return max(e.lifetime, a.cfg.MaxBackoff)
+}
+
+// scheduleEviction arranges for e to be evicted once nobody asked for it
+// within idleLimit, and not before its retry time, so a caller that keeps
+// asking sees the last failure rather than a new STS call. Called with
+// e.mu held.
+func (a *Agent) scheduleEviction(e *entry, now time.Time) {
+	at := e.lastUsed.Add(a.idleLimit(e))
+	if e.retryAt.After(at) {
+		at = e.retryAt
+	}
+	a.schedule(e, max(at.Sub(now), 0))
 }
 
 func (a *Agent) backoff(failures int) time.Duration {
@@ -310,34 +500,58 @@ func (a *Agent) backoff(failures int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// schedule arranges a background refresh of e after d. Called with e.mu held.
+// schedule arranges for tick(e) after d. Called with e.mu held.
 func (a *Agent) schedule(e *entry, d time.Duration) {
-	if a.ctx.Err() != nil {
+	a.stopTimer(e)
+	if e.dropped || a.ctx.Err() != nil {
 		return
 	}
-	a.stopTimer(e)
-	a.wg.Add(1)
-	e.timer = time.AfterFunc(d, func() {
+	e.timer = a.afterFunc(d, func() {
+		if !a.track() {
+			return
+		}
 		defer a.wg.Done()
-		if a.ctx.Err() != nil {
-			return
-		}
-		e.mu.Lock()
-		if e.inflight != nil {
-			e.mu.Unlock()
-			return
-		}
-		e.inflight = make(chan struct{})
-		done := e.inflight
-		e.mu.Unlock()
-		a.refresh(e, done)
+		a.tick(e)
 	})
 }
 
-// stopTimer cancels e's pending refresh. Called with e.mu held.
+// tick is e's timer: refresh it in the background if it is refreshable
+// and its token was used, else evict it once idle.
+func (a *Agent) tick(e *entry) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.timer = nil
+	if e.dropped || e.flight != nil {
+		return // an exchange running schedules what comes next
+	}
+	now := a.cfg.Now()
+	if a.refreshable(e, now) {
+		if !e.used {
+			a.evict(e, "no caller asked for its token")
+			return
+		}
+		a.start(e)
+		return
+	}
+	if now.Sub(e.lastUsed) >= a.idleLimit(e) && !now.Before(e.retryAt) {
+		a.evict(e, "no caller asked for it")
+		return
+	}
+	a.scheduleEviction(e, now)
+}
+
+// evict drops an idle entry. Called with a.mu and e.mu held.
+func (a *Agent) evict(e *entry, why string) {
+	a.drop(e)
+	a.cfg.Logger.Info("token cache entry evicted", "profile", e.name, "scope", e.scope, "reason", why)
+}
+
+// stopTimer cancels e's pending tick. Called with e.mu held.
 func (a *Agent) stopTimer(e *entry) {
-	if e.timer != nil && e.timer.Stop() {
-		a.wg.Done() // the refresh will not run
+	if e.timer != nil {
+		e.timer.Stop()
 	}
 	e.timer = nil
 }
@@ -354,15 +568,16 @@ func (a *Agent) expiries() map[[2]string]time.Time {
 	for _, e := range es {
 		e.mu.Lock()
 		if e.resp != nil {
-			out[[2]string{e.profile.Name, e.scope}] = e.expiry
+			out[[2]string{e.name, e.scope}] = e.expiry
 		}
 		e.mu.Unlock()
 	}
 	return out
 }
 
-// Refresh forces a background refresh of every cached entry now (for
-// tests and for a reload that must pick up a new key).
+// Refresh forces a refresh of every cached entry now and waits for the
+// exchanges to end (for tests and for a reload that must pick up a new
+// key).
 func (a *Agent) Refresh() {
 	a.mu.Lock()
 	es := make([]*entry, 0, len(a.entries))
@@ -370,15 +585,15 @@ func (a *Agent) Refresh() {
 		es = append(es, e)
 	}
 	a.mu.Unlock()
+	var flights []*flight
 	for _, e := range es {
 		e.mu.Lock()
-		if e.inflight != nil {
-			e.mu.Unlock()
-			continue
+		if e.flight == nil && !e.dropped {
+			flights = append(flights, a.start(e))
 		}
-		e.inflight = make(chan struct{})
-		done := e.inflight
 		e.mu.Unlock()
-		a.refresh(e, done)
+	}
+	for _, f := range flights {
+		<-f.done
 	}
 }

@@ -428,3 +428,70 @@ func TestAgentSource(t *testing.T) {
 		t.Fatalf("no agent: %v", err)
 	}
 }
+
+// /healthz answers probes without the secret, but only callers with it
+// (or on the socket) learn the profile names.
+func TestHealthzNamesProfilesOnlyToAuthorizedCallers(t *testing.T) {
+	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "epj-secret-profile", Client: &fakeSTS{}}})
+	defer a.Close()
+	ln, err := agent.Listen("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: a.Handler("the-secret")}
+	go srv.Serve(ln)
+	defer srv.Close()
+	health := func(c *http.Client, base, auth string) (int, string) {
+		req, _ := http.NewRequest("GET", base+"/healthz", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	base := "http://" + ln.Addr().String()
+	for _, auth := range []string{"", "Bearer wrong", "Bearer the-secret-not"} {
+		st, body := health(http.DefaultClient, base, auth)
+		if st != 200 || !strings.Contains(body, `"status":"ok"`) || strings.Contains(body, "epj-secret-profile") || strings.Contains(body, "profiles") {
+			t.Fatalf("healthz with %q: %d %s", auth, st, body)
+		}
+	}
+	if st, body := health(http.DefaultClient, base, "Bearer the-secret"); st != 200 || !strings.Contains(body, "epj-secret-profile") {
+		t.Fatalf("healthz with the secret: %d %s", st, body)
+	}
+	if st, body := health(unixClient(serve(t, a, "")), "http://agent", ""); st != 200 || !strings.Contains(body, "epj-secret-profile") {
+		t.Fatalf("healthz on the socket: %d %s", st, body)
+	}
+}
+
+// A profile caches a bounded number of scope sets; one more gets a clear
+// 429 instead of another background entry.
+func TestTooManyScopeSets(t *testing.T) {
+	f := &fakeSTS{}
+	a := agent.New(agent.Config{MaxScopeSets: 2}, []*agent.Profile{{Name: "p", Client: f}})
+	defer a.Close()
+	hc := unixClient(serve(t, a, ""))
+	for i, scope := range []string{"a", "b", "c"} {
+		resp, err := hc.Get("http://agent/v1/token?profile=p&scope=" + scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]string
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if i < 2 && resp.StatusCode != 200 {
+			t.Fatalf("scope %s: %d %v", scope, resp.StatusCode, body)
+		}
+		if i == 2 && (resp.StatusCode != 429 || body["error"] != "too_many_scope_sets" || !strings.Contains(body["reason"], "profile p")) {
+			t.Fatalf("one scope set too many: %d %v", resp.StatusCode, body)
+		}
+	}
+	if f.Calls() != 2 {
+		t.Fatalf("%d STS calls, want 2", f.Calls())
+	}
+}

@@ -43,21 +43,29 @@ type DPoPRequest struct {
 }
 
 // Handler serves the agent's HTTP API. With a non-empty secret every
-// request except /healthz must carry "Authorization: Bearer <secret>".
+// request except /healthz must carry "Authorization: Bearer <secret>";
+// /healthz answers without it, for probes, but then names no profiles.
 func (a *Agent) Handler(secret string) http.Handler {
+	want := []byte("Bearer " + secret)
+	authorized := func(r *http.Request) bool {
+		return secret == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/token", a.serveToken)
 	mux.HandleFunc("POST /v1/dpop", a.serveDPoP)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "profiles": a.Profiles()})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		body := map[string]any{"status": "ok"}
+		if authorized(r) {
+			body["profiles"] = a.Profiles()
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Metrics.Registry, promhttp.HandlerOpts{}))
 	if secret == "" {
 		return mux
 	}
-	want := []byte("Bearer " + secret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if r.URL.Path != "/healthz" && !authorized(r) {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <the agent's secret file>")
 			return
 		}
@@ -80,6 +88,9 @@ func (a *Agent) serveToken(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrUnknownProfile):
 		writeError(w, http.StatusNotFound, "unknown_profile", err.Error())
+		return
+	case errors.Is(err, ErrTooManyScopeSets):
+		writeError(w, http.StatusTooManyRequests, "too_many_scope_sets", err.Error())
 		return
 	case err != nil:
 		w.Header().Set("Retry-After", "5")

@@ -41,7 +41,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "socket-group", Usage: "let this `GROUP` use the socket (mode 0660)", EnvVars: env("socket-group")},
 			&cli.PathFlag{Name: "secret-file", Usage: "where a TCP agent writes its bearer secret (default: agent.secret next to the config file)", EnvVars: env("secret-file")},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: env("log-format")},
-			&cli.DurationFlag{Name: "key-expiry-interval", Usage: "how often to ask Selvbetjening when each profile's key expires, for the key expiry metric (0: never; needs scope nhn:selvbetjening/client)", Value: 6 * time.Hour, EnvVars: env("key-expiry-interval")},
+			&cli.DurationFlag{Name: "key-expiry-interval", Usage: "ask Selvbetjening every `INTERVAL` (e.g. 6h) when each served profile's key expires, for the key expiry metric; each check costs every profile a token with scope nhn:selvbetjening/client (and a signature), so enable it only if the clients have that scope", DefaultText: "off", EnvVars: env("key-expiry-interval")},
 		),
 		Action: runServe,
 	}
@@ -119,10 +119,10 @@ func runServe(c *cli.Context) error {
 			}
 			return err
 		case <-c.Context.Done():
-			return shutdown(srv, log)
+			return shutdown(srv, a, log)
 		case sig := <-sigs:
 			if sig != syscall.SIGHUP {
-				return shutdown(srv, log)
+				return shutdown(srv, a, log)
 			}
 			next, err := load(c.Context)
 			if err != nil {
@@ -134,11 +134,20 @@ func runServe(c *cli.Context) error {
 	}
 }
 
-func shutdown(srv *http.Server, log *slog.Logger) error {
+// shutdown lets in-flight requests finish for up to 10 s; then it stops
+// the agent (callers still waiting for the STS get an error) and closes
+// the remaining connections.
+func shutdown(srv *http.Server, a *agent.Agent, log *slog.Logger) error {
 	log.Info("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(ctx)
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		log.Warn("requests still running after 10 s; stopping them", "error", err)
+		a.Close()
+		srv.Close()
+	}
+	return err
 }
 
 // loadAgentProfiles builds the agent's profiles from the config file.
@@ -180,6 +189,8 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 
 // watchKeyExpiry feeds the key expiry metric from Selvbetjening's list of
 // registered keys, for every served profile, now and then every interval.
+// It only runs with --key-expiry-interval: each check gets every profile a
+// token with the Selvbetjening scope, which most clients are not granted.
 func watchKeyExpiry(ctx context.Context, path string, only []string, base keystore.Options, m *agent.Metrics, log *slog.Logger, every time.Duration) {
 	check := func() {
 		f, err := profile.Load(path)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/internal/devsts"
 	"github.com/jwkctl/jwkctl/internal/profile"
@@ -48,7 +49,7 @@ func TestServeAndTokenFromAgent(t *testing.T) {
 	app.Writer, app.ErrWriter = io.Discard, pw
 	done := make(chan int, 1)
 	go func() {
-		done <- MainContext(ctx, app, []string{"jwkctl", "serve", "--config", cfg, "--profile", "demo", "--listen", "unix:" + sock})
+		done <- MainContext(ctx, app, []string{"jwkctl", "serve", "--config", cfg, "--profile", "demo", "--listen", "unix:" + sock, "--key-expiry-interval", "6h"})
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -100,5 +101,36 @@ func TestServeAndTokenFromAgent(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exited %d", code)
+	}
+}
+
+// The key expiry check costs every profile a token with the Selvbetjening
+// scope, which most clients lack: it is off unless asked for.
+func TestServeKeyExpiryCheckIsOptIn(t *testing.T) {
+	for _, f := range serveCommand().Flags {
+		if d, ok := f.(*cli.DurationFlag); ok && d.Name == "key-expiry-interval" {
+			if d.Value != 0 {
+				t.Fatalf("--key-expiry-interval defaults to %v, want off", d.Value)
+			}
+			return
+		}
+	}
+	t.Fatal("no --key-expiry-interval flag")
+}
+
+// urfave/cli takes the first backticked word of a usage as the
+// placeholder: the agent flags must show ADDR and FILE.
+func TestTokenHelpAgentPlaceholders(t *testing.T) {
+	out, errOut, code := runCLI(t, "token", "--help")
+	if code != 0 {
+		t.Fatalf("token --help: %d %s", code, errOut)
+	}
+	for _, want := range []string{"--agent ADDR ", "--agent-secret-file FILE "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("token --help lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "--agent jwkctl serve") {
+		t.Error("token --help shows `jwkctl serve` as the --agent placeholder")
 	}
 }

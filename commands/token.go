@@ -19,7 +19,7 @@ func tokenCommand() *cli.Command {
 		&cli.BoolFlag{Name: "raw", Usage: "print only the access token", EnvVars: env("raw")},
 		&cli.BoolFlag{Name: "cache", Usage: "reuse a token cached on disk until shortly before it expires (files are 0600)", EnvVars: env("cache")},
 		&cli.PathFlag{Name: "cache-dir", Usage: "token cache `DIR` (default $XDG_CACHE_HOME/jwkctl/tokens)", EnvVars: env("cache-dir")},
-		&cli.StringFlag{Name: "agent", Usage: "get the token from a `jwkctl serve` agent at `ADDR` (unix:/path.sock or 127.0.0.1:PORT) for --profile", EnvVars: env("agent")},
+		&cli.StringFlag{Name: "agent", Usage: "get the token for --profile from the jwkctl serve agent at `ADDR` (unix:/path.sock, or 127.0.0.1:PORT on loopback only)", EnvVars: env("agent")},
 		&cli.PathFlag{Name: "agent-secret-file", Usage: "bearer secret `FILE` of a TCP agent", EnvVars: env("agent-secret-file")},
 	)
 	return &cli.Command{

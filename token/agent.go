@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/jwkctl/jwkctl/internal/loopback"
 )
 
 // AgentSource is an oauth2.TokenSource backed by a local `jwkctl serve`
@@ -21,7 +23,9 @@ import (
 // agent's address and a profile name. Tokens are cached here until
 // shortly before expiry, so steady-state calls do not even reach the agent.
 type AgentSource struct {
-	// Addr is "unix:/path/to.sock" or "127.0.0.1:PORT".
+	// Addr is "unix:/path/to.sock" or "127.0.0.1:PORT". A TCP address must
+	// be loopback (127.0.0.0/8, [::1] or localhost): the agent only
+	// listens there, and its bearer secret goes over plain http.
 	Addr string
 	// Profile names the agent profile.
 	Profile string
@@ -31,11 +35,13 @@ type AgentSource struct {
 	// secret file); empty for a Unix socket.
 	Secret string
 
-	once sync.Once
-	hc   *http.Client
-	base string
-	mu   sync.Mutex
-	tok  *oauth2.Token
+	once    sync.Once
+	initErr error
+	hc      *http.Client
+	base    string
+	mu      sync.Mutex
+	tok     *oauth2.Token
+	margin  time.Duration // of tok
 }
 
 var _ oauth2.TokenSource = (*AgentSource)(nil)
@@ -43,20 +49,58 @@ var _ oauth2.TokenSource = (*AgentSource)(nil)
 // ErrAgent is returned when the agent refuses or cannot be reached.
 var ErrAgent = errors.New("token: agent")
 
-func (s *AgentSource) init() {
-	s.once.Do(func() {
-		if path, ok := strings.CutPrefix(s.Addr, "unix:"); ok {
-			s.base = "http://jwkctl-agent"
-			s.hc = &http.Client{Timeout: 70 * time.Second, Transport: &http.Transport{
-				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-					return (&net.Dialer{}).DialContext(ctx, "unix", path)
-				},
-			}}
-			return
+// agentMargin is how long before expiry AgentSource stops reusing a token
+// (half the token's life, for tokens shorter than twice this).
+const agentMargin = 15 * time.Second
+
+// init checks Addr and builds the HTTP client, once.
+func (s *AgentSource) init() error {
+	s.once.Do(func() { s.initErr = s.setup() })
+	return s.initErr
+}
+
+func (s *AgentSource) setup() error {
+	noRedirect := func(*http.Request, []*http.Request) error {
+		return errors.New("redirected, which a jwkctl agent never does")
+	}
+	if path, ok := strings.CutPrefix(s.Addr, "unix:"); ok {
+		if path == "" {
+			return fmt.Errorf("%w: address %q names no socket; want unix:/path/to.sock", ErrAgent, s.Addr)
 		}
-		s.base = "http://" + s.Addr
-		s.hc = &http.Client{Timeout: 70 * time.Second}
-	})
+		s.base = "http://jwkctl-agent"
+		s.hc = &http.Client{Timeout: 70 * time.Second, CheckRedirect: noRedirect, Transport: &http.Transport{
+			Proxy: nil,
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", path)
+			},
+		}}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s.Addr)
+	if err != nil || host == "" || port == "" || strings.ContainsAny(s.Addr, "/?#@") {
+		return fmt.Errorf("%w: address %q: want unix:/path/to.sock or 127.0.0.1:PORT", ErrAgent, s.Addr)
+	}
+	if !loopback.Host(host) {
+		return fmt.Errorf("%w: address %s is not loopback: a TCP agent listens only on 127.0.0.1 or [::1], and its bearer secret must not cross a network; use unix:/path/to.sock or a loopback address", ErrAgent, s.Addr)
+	}
+	addr := net.JoinHostPort(host, port)
+	s.base = "http://" + addr
+	s.hc = &http.Client{Timeout: 70 * time.Second, CheckRedirect: noRedirect, Transport: &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			// "localhost" is resolved: make sure it led to loopback.
+			if ta, ok := c.RemoteAddr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+				c.Close()
+				return nil, fmt.Errorf("%s resolved to %v, which is not loopback", host, c.RemoteAddr())
+			}
+			return c, nil
+		},
+	}}
+	return nil
 }
 
 // Token implements oauth2.TokenSource.
@@ -68,14 +112,16 @@ func (s *AgentSource) Token() (*oauth2.Token, error) {
 func (s *AgentSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tok != nil && s.tok.Expiry.After(time.Now().Add(15*time.Second)) {
+	if s.tok != nil && s.tok.Expiry.After(time.Now().Add(s.margin)) {
 		return s.tok, nil
 	}
 	r, err := s.Fetch(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.tok = &oauth2.Token{AccessToken: r.AccessToken, TokenType: r.TokenType, Expiry: time.Now().Add(time.Duration(r.ExpiresIn) * time.Second)}
+	life := time.Duration(r.ExpiresIn) * time.Second
+	s.tok = &oauth2.Token{AccessToken: r.AccessToken, TokenType: r.TokenType, Expiry: time.Now().Add(life)}
+	s.margin = min(agentMargin, life/2)
 	return s.tok, nil
 }
 
@@ -92,7 +138,9 @@ func (s *AgentSource) Fetch(ctx context.Context) (*AgentToken, error) {
 	if s.Profile == "" {
 		return nil, fmt.Errorf("%w: no profile named", ErrAgent)
 	}
-	s.init()
+	if err := s.init(); err != nil {
+		return nil, err
+	}
 	q := url.Values{"profile": {s.Profile}}
 	if len(s.Scopes) > 0 {
 		q.Set("scope", strings.Join(s.Scopes, " "))
@@ -101,26 +149,12 @@ func (s *AgentSource) Fetch(ctx context.Context) (*AgentToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Secret != "" {
-		req.Header.Set("Authorization", "Bearer "+s.Secret)
-	}
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w at %s: %v (is `jwkctl serve` running?)", ErrAgent, s.Addr, unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrAgent, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error, Reason string }
-		_ = json.Unmarshal(body, &e)
-		return nil, fmt.Errorf("%w: %s: %s (%s)", ErrAgent, resp.Status, oneLine(e.Reason), oneLine(e.Error))
-	}
 	var t AgentToken
-	if err := json.Unmarshal(body, &t); err != nil || t.AccessToken == "" {
-		return nil, fmt.Errorf("%w: the agent's answer is not a token", ErrAgent)
+	if err := s.do(req, &t, "is `jwkctl serve` running?"); err != nil {
+		return nil, err
+	}
+	if t.AccessToken == "" {
+		return nil, fmt.Errorf("%w at %s: the answer is not a token", ErrAgent, s.Addr)
 	}
 	return &t, nil
 }
@@ -129,24 +163,54 @@ func (s *AgentSource) Fetch(ctx context.Context) (*AgentToken, error) {
 // server, bound to accessToken (ath) when it is set. nonce is the server's
 // last DPoP-Nonce, if any.
 func (s *AgentSource) Proof(ctx context.Context, method, rawURL, accessToken, nonce string) (string, error) {
-	s.init()
+	if err := s.init(); err != nil {
+		return "", err
+	}
 	b, _ := json.Marshal(map[string]string{"profile": s.Profile, "htm": method, "htu": rawURL, "access_token": accessToken, "nonce": nonce})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/v1/dpop", strings.NewReader(string(b)))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	var out struct{ Proof string }
+	if err := s.do(req, &out, ""); err != nil {
+		return "", err
+	}
+	if out.Proof == "" {
+		return "", fmt.Errorf("%w at %s: no DPoP proof in the answer", ErrAgent, s.Addr)
+	}
+	return out.Proof, nil
+}
+
+// do sends req to the agent (with the secret, if any) and decodes its JSON
+// answer into out. An answer that is not the agent's JSON is reported as
+// such, without its body.
+func (s *AgentSource) do(req *http.Request, out any, hint string) error {
 	if s.Secret != "" {
 		req.Header.Set("Authorization", "Bearer "+s.Secret)
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w at %s: %v", ErrAgent, s.Addr, unwrapURLError(err))
+		if hint != "" {
+			return fmt.Errorf("%w at %s: %v (%s)", ErrAgent, s.Addr, unwrapURLError(err), hint)
+		}
+		return fmt.Errorf("%w at %s: %v", ErrAgent, s.Addr, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	var out struct{ Proof, Error, Reason string }
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Proof == "" {
-		return "", fmt.Errorf("%w: no DPoP proof: %s %s", ErrAgent, resp.Status, oneLine(out.Reason))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrAgent, s.Addr, err)
 	}
-	return out.Proof, nil
+	var e struct{ Error, Reason string }
+	isAgent := isJSON(resp.Header.Get("Content-Type")) && json.Unmarshal(body, &e) == nil
+	switch {
+	case !isAgent || (resp.StatusCode != http.StatusOK && e.Error == ""):
+		return fmt.Errorf("%w at %s: the answer (%s, %s) is not from a jwkctl agent; check the address", ErrAgent, s.Addr, oneLine(resp.Status), oneLine(resp.Header.Get("Content-Type")))
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("%w: %s: %s (%s)", ErrAgent, oneLine(resp.Status), oneLine(e.Reason), oneLine(e.Error))
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%w at %s: the answer is not from a jwkctl agent (%v)", ErrAgent, s.Addr, err)
+	}
+	return nil
 }
