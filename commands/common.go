@@ -53,7 +53,7 @@ func outputFlag() *cli.StringFlag {
 	return &cli.StringFlag{
 		Name:    "output",
 		Aliases: []string{"o"},
-		Usage:   "output format: text or json",
+		Usage:   "output `FORMAT`: text or json",
 		Value:   "text",
 		EnvVars: env("output"),
 		Action: func(_ *cli.Context, v string) error {

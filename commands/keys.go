@@ -54,8 +54,8 @@ func keysGenerateCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			keyFlag(true),
 			algFlag("JOSE `ALG`: PS256, PS384, PS512, RS256, RS384, RS512, ES256, ES384 or ES512 (default: PS256)"),
-			&cli.IntFlag{Name: "bits", Usage: "RSA key size: 2048, 3072 or 4096", DefaultText: "4096", EnvVars: env("bits")},
-			&cli.StringFlag{Name: "protection-level", Usage: "Cloud KMS keys: software or hsm", Value: "software", EnvVars: env("protection-level")},
+			&cli.IntFlag{Name: "bits", Usage: "RSA key size in `BITS`: 2048, 3072 or 4096", DefaultText: "4096", EnvVars: env("bits")},
+			&cli.StringFlag{Name: "protection-level", Usage: "Cloud KMS keys: `LEVEL` software or hsm (default: software, or an existing key's own)", EnvVars: env("protection-level")},
 		}, backendFlags()...),
 		Action: runKeysGenerate,
 	}
@@ -156,7 +156,7 @@ func keysPublicCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			keyFlag(true),
 			algFlag("JOSE `ALG` to put in the JWK (default: PS256 for RSA, the curve's ES alg for EC)"),
-			&cli.StringFlag{Name: "format", Usage: "jwk, jwks or pem", Value: "jwk", EnvVars: env("format")},
+			&cli.StringFlag{Name: "format", Usage: "output `FORMAT`: jwk, jwks or pem", Value: "jwk", EnvVars: env("format")},
 		}, backendFlags()...),
 		Action: runKeysPublic,
 	}

@@ -34,7 +34,7 @@ func clientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "client-id", Usage: "the client's `ID` (Selvbetjening shows it)", EnvVars: env("client-id")},
 		&cli.StringFlag{Name: "issuer", Usage: "authorization server `URL`; the token endpoint is found by discovery (HelseID test: " + helseIDTest + ", production: " + helseIDProd + ")", EnvVars: env("issuer")},
 		&cli.StringFlag{Name: "token-endpoint", Usage: "token endpoint `URL`, skipping discovery", EnvVars: env("token-endpoint")},
-		&cli.StringFlag{Name: "audience", Usage: "the assertion's aud (default: the issuer, else the token endpoint)", EnvVars: env("audience")},
+		&cli.StringFlag{Name: "audience", Usage: "the assertion's aud, a `URI` (default: the issuer, else the token endpoint)", EnvVars: env("audience")},
 		&cli.StringSliceFlag{Name: "scope", Usage: "`SCOPES` to ask for, space separated or repeated", EnvVars: env("scope")},
 		&cli.StringSliceFlag{Name: "resource", Usage: "resource indicator `URI` (RFC 8707), repeatable", EnvVars: env("resource")},
 		&cli.BoolFlag{Name: "dpop", Usage: "ask for a DPoP-bound token (RFC 9449); proofs are signed with --dpop-key, else --key", EnvVars: env("dpop")},

@@ -18,16 +18,16 @@ import (
 func rotateCommand() *cli.Command {
 	common := func(extra ...cli.Flag) []cli.Flag {
 		return append([]cli.Flag{
-			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "the profile whose key to rotate", Required: true, EnvVars: env("profile")},
+			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "the profile `NAME` whose key to rotate", Required: true, EnvVars: env("profile")},
 			&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
-			&cli.PathFlag{Name: "journal-dir", Usage: "where rotation journals live (default $XDG_STATE_HOME/jwkctl/rotations)", EnvVars: env("journal-dir")},
+			&cli.PathFlag{Name: "journal-dir", Usage: "`DIR` where rotation journals live (default $XDG_STATE_HOME/jwkctl/rotations)", EnvVars: env("journal-dir")},
 		}, append(backendFlags(), extra...)...)
 	}
 	planFlags := []cli.Flag{
-		&cli.StringFlag{Name: "new-key", Usage: "URI of the new key (default: next to the current one, named by date; another backend moves the client there)", EnvVars: env("new-key")},
-		&cli.StringFlag{Name: "alg", Usage: "algorithm of the new key (default: the current key's)", EnvVars: env("alg")},
-		&cli.IntFlag{Name: "bits", Usage: "RSA size of the new key (default: the current key's)", EnvVars: env("bits")},
-		&cli.DurationFlag{Name: "overlap", Usage: "how long the old key stays in its backend after the switch", Value: rotation.DefaultOverlap, EnvVars: env("overlap")},
+		&cli.StringFlag{Name: "new-key", Usage: "`URI` of the new key (default: next to the current one, named by date; another backend moves the client there)", EnvVars: env("new-key")},
+		&cli.StringFlag{Name: "alg", Usage: "JOSE `ALG` of the new key (default: the current key's)", EnvVars: env("alg")},
+		&cli.IntFlag{Name: "bits", Usage: "RSA size in `BITS` of the new key (default: the current key's)", EnvVars: env("bits")},
+		&cli.DurationFlag{Name: "overlap", Usage: "how long (`DURATION`) the old key stays in its backend after the switch", Value: rotation.DefaultOverlap, EnvVars: env("overlap")},
 		&cli.StringFlag{Name: "selvbetjening-url", Usage: "client-secret API `URL` (default: from the profile, else the one matching the issuer)", EnvVars: env("selvbetjening-url")},
 		&cli.BoolFlag{Name: "jwk-as-string", Usage: "send the JWK as a JSON string, as older Selvbetjening samples did", EnvVars: env("jwk-as-string")},
 	}

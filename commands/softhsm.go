@@ -23,7 +23,7 @@ func keysInitSoftHSMCommand() *cli.Command {
 			"0600 in DIR, then prints the environment and a key URI to use. Needs softhsm2\n" +
 			"(apt-get install softhsm2 opensc). SoftHSM2 is a software token for development, not an HSM.",
 		Flags: []cli.Flag{
-			&cli.PathFlag{Name: "dir", Usage: "where the configuration, tokens and PIN files go (default ~/.config/jwkctl/softhsm)", EnvVars: env("softhsm-dir")},
+			&cli.PathFlag{Name: "dir", Usage: "`DIR` for the configuration, tokens and PIN files (default ~/.config/jwkctl/softhsm)", EnvVars: env("softhsm-dir")},
 			&cli.StringFlag{Name: "label", Usage: "token `LABEL`", Value: "jwkctl", EnvVars: env("softhsm-label")},
 			&cli.PathFlag{Name: "module", Usage: "SoftHSM2 PKCS#11 module `FILE`", Value: softhsmModule, EnvVars: env("pkcs11-module")},
 		},
