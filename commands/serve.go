@@ -52,6 +52,7 @@ func profileFlagsForServe() []cli.Flag {
 		&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "serve profile `NAME` (repeatable; default: every profile in the file)", EnvVars: env("profile")},
 		&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
 		&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS API `HOST:PORT` for profiles that do not set one", EnvVars: env("kms-endpoint")},
+		backendFlags()[0], // --passphrase-file, for file keys of profiles without passphrase_file
 	}
 }
 
@@ -72,9 +73,14 @@ func runServe(c *cli.Context) error {
 			return err
 		}
 	}
+	pass, err := passphrase(c)
+	if err != nil {
+		return err
+	}
+	base := keystore.Options{Endpoint: c.String("kms-endpoint"), Passphrase: pass, Log: log}
 	metrics := agent.NewMetrics()
 	load := func(ctx context.Context) ([]*agent.Profile, error) {
-		return loadAgentProfiles(ctx, path, c.StringSlice("profile"), keystore.Options{Endpoint: c.String("kms-endpoint"), Log: log}, metrics, log)
+		return loadAgentProfiles(ctx, path, c.StringSlice("profile"), base, metrics, log)
 	}
 	profiles, err := load(c.Context)
 	if err != nil {
@@ -105,7 +111,7 @@ func runServe(c *cli.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("jwkctl agent listening", "listen", addr, "profiles", strings.Join(a.Profiles(), ","))
 	if every := c.Duration("key-expiry-interval"); every > 0 {
-		go watchKeyExpiry(c.Context, path, c.StringSlice("profile"), keystore.Options{Endpoint: c.String("kms-endpoint"), Log: log}, metrics, log, every)
+		go watchKeyExpiry(c.Context, path, c.StringSlice("profile"), base, metrics, log, every)
 	}
 
 	sigs := make(chan os.Signal, 1)

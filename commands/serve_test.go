@@ -134,3 +134,77 @@ func TestTokenHelpAgentPlaceholders(t *testing.T) {
 		t.Error("token --help shows `jwkctl serve` as the --agent placeholder")
 	}
 }
+
+// An encrypted file key whose profile names no passphrase_file is opened
+// with the passphrase from JWKCTL_PASSPHRASE (or --passphrase-file), as
+// the other commands do.
+func TestServeEncryptedKeyFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	passFile := filepath.Join(dir, "pass")
+	if err := os.WriteFile(passFile, []byte("serve-secret-phrase\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := "file:" + filepath.Join(dir, "enc.json")
+	out, errOut, code := runCLI(t, "keys", "generate", "--key", key, "--alg", "ES256", "--passphrase-file", passFile)
+	if code != 0 {
+		t.Fatalf("generate: %s", errOut)
+	}
+	var pub jose.JSONWebKey
+	if err := json.Unmarshal([]byte(out), &pub); err != nil {
+		t.Fatal(err)
+	}
+	sts, stop, err := devsts.Start(devsts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := sts.RegisterClient("enc-client", []jose.JSONWebKey{pub}, []string{devsts.DemoScope}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	f := &profile.File{}
+	if err := f.Set("enc", &profile.Profile{Issuer: sts.Issuer(), ClientID: "enc-client", Key: key, Scopes: []string{devsts.DemoScope}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(cfg); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	args := []string{"jwkctl", "serve", "--config", cfg, "--listen", "unix:" + sock}
+
+	// Without the passphrase the agent does not start, and says why.
+	if _, errOut, code := runCLI(t, args[1:]...); code == 0 || !strings.Contains(errOut, "encrypted") {
+		t.Fatalf("serve without the passphrase: %d %s", code, errOut)
+	}
+	t.Setenv("JWKCTL_PASSPHRASE", "serve-secret-phrase")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	app := App()
+	app.Writer, app.ErrWriter = io.Discard, pw
+	done := make(chan int, 1)
+	go func() {
+		done <- MainContext(ctx, app, args)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var logs strings.Builder
+	for sc.Scan() {
+		logs.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "agent listening") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(dir, "none.yaml"))
+	out, errOut, code = runCLI(t, "token", "--agent", "unix:"+sock, "--profile", "enc", "--raw")
+	if code != 0 || out == "" {
+		t.Fatalf("token from the agent: %d %s\nagent log:\n%s", code, errOut, logs.String())
+	}
+	if strings.Contains(logs.String(), "serve-secret-phrase") {
+		t.Fatal("the passphrase reached the log")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+}
