@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/jwkctl/jwkctl/keystore/file"
 	"github.com/jwkctl/jwkctl/keystore/pkcs11/softhsmtest"
 	"github.com/jwkctl/jwkctl/signer"
 )
@@ -19,6 +20,7 @@ import (
 // TestMain lets the script tests run jwkctl as a command inside the test
 // binary, exactly as a user types it.
 func TestMain(m *testing.M) {
+	file.PBES2Count = 1000 // keep encrypted key files fast in tests; production uses 210,000
 	testscript.Main(cleanupAfter{m}, map[string]func(){
 		"jwkctl": func() { os.Exit(Main(App(), os.Args)) },
 	})

@@ -21,7 +21,7 @@ import (
 	"github.com/jwkctl/jwkctl/internal/devsts"
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
-	_ "github.com/jwkctl/jwkctl/keystore/file"
+	"github.com/jwkctl/jwkctl/keystore/file"
 	"github.com/jwkctl/jwkctl/keystore/gcpkms"
 	"github.com/jwkctl/jwkctl/keystore/gcpkms/fakekms"
 	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
@@ -31,7 +31,10 @@ import (
 	"github.com/jwkctl/jwkctl/token"
 )
 
-func TestMain(m *testing.M) { os.Exit(softhsmtest.Main(m)) }
+func TestMain(m *testing.M) {
+	file.PBES2Count = 1000 // keep encrypted key files fast in tests; production uses 210,000
+	os.Exit(softhsmtest.Main(m))
+}
 
 type fixture struct {
 	sts     *devsts.Server
