@@ -110,7 +110,8 @@ func TestClientAssertionExact(t *testing.T) {
 					t.Errorf("claim %s = %v, want %v", k, cl[k], v)
 				}
 			}
-			if d, ok := cl["assertion_details"].([]any); !ok || len(d) != 1 {
+			// One detail is sent as an object, as HelseID.Library does.
+			if d, ok := cl["assertion_details"].(map[string]any); !ok || d["type"] != "x" {
 				t.Errorf("assertion_details = %v", cl["assertion_details"])
 			}
 		})
@@ -280,5 +281,28 @@ func TestHTU(t *testing.T) {
 		if _, err := assertion.HTU(bad); err == nil {
 			t.Errorf("HTU(%q) accepted", bad)
 		}
+	}
+}
+
+// Several details go as an array, in order.
+func TestSeveralDetails(t *testing.T) {
+	ec, _ := keys(t)
+	s, err := signer.New(ec, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := assertion.NewClient(s, assertion.Config{ClientID: "c", Audience: "https://sts.example",
+		Details: []any{map[string]string{"type": "a"}, map[string]string{"type": "b"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := c.Sign()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cl := verify(t, jws, s.Public(), jose.ES256)
+	d, ok := cl["assertion_details"].([]any)
+	if !ok || len(d) != 2 || d[0].(map[string]any)["type"] != "a" || d[1].(map[string]any)["type"] != "b" {
+		t.Fatalf("assertion_details = %v", cl["assertion_details"])
 	}
 }

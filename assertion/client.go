@@ -43,7 +43,8 @@ type Config struct {
 	// servers that want the plain RFC 7523 form.
 	Typ string
 	// Details become the assertion_details claim (HelseID: organisation
-	// numbers, see OrgDetails). Nil leaves the claim out.
+	// numbers, see OrgDetails): one detail as a JSON object, several as an
+	// array, as HelseID.Library sends them. Nil leaves the claim out.
 	Details []any
 	// Now and Rand make tests exact; nil means time.Now and crypto/rand.
 	Now  func() time.Time
@@ -71,7 +72,8 @@ type Claims struct {
 	NotBefore int64  `json:"nbf"`
 	Expiry    int64  `json:"exp"`
 	ID        string `json:"jti"`
-	Details   []any  `json:"assertion_details,omitempty"`
+	// Details is one detail (an object) or several (an array).
+	Details any `json:"assertion_details,omitempty"`
 }
 
 // NewClient checks cfg and prepares the fixed header (alg, kid, typ).
@@ -111,12 +113,20 @@ func NewClient(s *signer.Signer, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	var details any // nil: left out
+	switch len(cfg.Details) {
+	case 0:
+	case 1:
+		details = cfg.Details[0]
+	default:
+		details = cfg.Details
+	}
 	fixed, err := json.Marshal(struct {
 		Issuer   string `json:"iss"`
 		Subject  string `json:"sub"`
 		Audience string `json:"aud"`
-		Details  []any  `json:"assertion_details,omitempty"`
-	}{cfg.ClientID, cfg.ClientID, cfg.Audience, cfg.Details})
+		Details  any    `json:"assertion_details,omitempty"`
+	}{cfg.ClientID, cfg.ClientID, cfg.Audience, details})
 	if err != nil {
 		return nil, fmt.Errorf("assertion: encode claims: %w", err)
 	}

@@ -59,7 +59,9 @@ type OrgIdentifier struct {
 //   - only childOrg (a single-tenant client naming its underenhet): system
 //     OrgSystemSingleTenant, value the child number;
 //   - parentOrg with an optional childOrg (a multi-tenant client): system
-//     OrgSystemMultiTenant, value NO:ORGNR:<parent>[:<child>].
+//     OrgSystemMultiTenant, value NO:ORGNR:<parent>:<child>, or
+//     NO:ORGNR:<parent>: (with the trailing colon) without a child, as
+//     NorskHelsenett's HelseID.Library writes it.
 //
 // Both numbers must be nine digits.
 func OrgDetails(parentOrg, childOrg string) ([]any, error) {
@@ -75,10 +77,7 @@ func OrgDetails(parentOrg, childOrg string) ([]any, error) {
 	case parentOrg == "":
 		id = OrgIdentifier{System: OrgSystemSingleTenant, Type: OrgIdentifierType, Value: childOrg}
 	default:
-		v := "NO:ORGNR:" + parentOrg
-		if childOrg != "" {
-			v += ":" + childOrg
-		}
+		v := "NO:ORGNR:" + parentOrg + ":" + childOrg
 		id = OrgIdentifier{System: OrgSystemMultiTenant, Type: OrgIdentifierType, Value: v}
 	}
 	return []any{OrgDetail{

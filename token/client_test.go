@@ -56,7 +56,8 @@ func TestExchangeVerifiedByServer(t *testing.T) {
 	if s.scope != "nhn:test/a nhn:test/b" || !slices.Equal(s.resources, cfg.Resources) {
 		t.Errorf("scope %q resources %q", s.scope, s.resources)
 	}
-	want := `[{"type":"helseid_authorization","practitioner_role":{"organization":{"identifier":{"system":"urn:oid:1.0.6523","type":"ENH","value":"NO:ORGNR:994598759:999977775"}}}}]`
+	// One detail is an object, not an array, as HelseID.Library sends it.
+	want := `{"type":"helseid_authorization","practitioner_role":{"organization":{"identifier":{"system":"urn:oid:1.0.6523","type":"ENH","value":"NO:ORGNR:994598759:999977775"}}}}`
 	if string(s.details) != want {
 		t.Errorf("assertion_details\n got %s\nwant %s", s.details, want)
 	}

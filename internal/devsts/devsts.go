@@ -52,7 +52,8 @@ type Config struct {
 	Issuer string
 	// Skew is the clock difference tolerated on exp, nbf and iat.
 	Skew time.Duration
-	// MaxAssertionLifetime caps exp - iat of client assertions (default 120 s).
+	// MaxAssertionLifetime caps exp - iat of client assertions (default
+	// 60 s, as HelseID allows).
 	MaxAssertionLifetime time.Duration
 	// TokenLifetime is the access tokens' lifetime (default 5 minutes).
 	TokenLifetime time.Duration
@@ -98,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Skew = 10 * time.Second
 	}
 	if cfg.MaxAssertionLifetime == 0 {
-		cfg.MaxAssertionLifetime = 120 * time.Second
+		cfg.MaxAssertionLifetime = 60 * time.Second
 	}
 	if cfg.TokenLifetime == 0 {
 		cfg.TokenLifetime = 5 * time.Minute

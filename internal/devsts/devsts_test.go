@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -316,5 +317,46 @@ func TestRegisteredKeysExpire(t *testing.T) {
 	}
 	if err := f.sts.SetKeyExpiry("client-a", f.other.KeyID(), f.clock()); err == nil {
 		t.Fatal("SetKeyExpiry accepted a key the client does not have")
+	}
+}
+
+// assertion_details as HelseID.Library sends it (one object) and as an
+// array are both read; a multi-tenant value without a child
+// (NO:ORGNR:<parent>:) gives the parent claim and no child claim.
+func TestAssertionDetailsShapes(t *testing.T) {
+	f := newFixture(t, devsts.Config{NoNonce: true})
+	detail := func(system, value string) map[string]any {
+		return map[string]any{"type": "helseid_authorization", "practitioner_role": map[string]any{
+			"organization": map[string]any{"identifier": map[string]any{"system": system, "type": "ENH", "value": value}}}}
+	}
+	now := f.clock().Unix()
+	for i, tc := range []struct {
+		details       any
+		parent, child any // nil: claim absent
+		refused       bool
+	}{
+		{detail("urn:oid:1.0.6523", "NO:ORGNR:912345678:"), "912345678", nil, false},
+		{[]any{detail("urn:oid:1.0.6523", "NO:ORGNR:912345678:998877665")}, "912345678", "998877665", false},
+		{detail("urn:oid:2.16.578.1.12.4.1.4.101", "998877665"), nil, "998877665", false},
+		{"not an object", nil, nil, true},
+	} {
+		claims := map[string]any{"iss": "client-a", "sub": "client-a", "aud": f.sts.Issuer(), "iat": now, "nbf": now, "exp": now + 10,
+			"jti": fmt.Sprintf("details-%d", i), "assertion_details": tc.details}
+		st, body, _ := f.post(t, form(hand(t, jose.ES256, k1, "client-authentication+jwt", claims)), "")
+		if tc.refused {
+			if st != http.StatusBadRequest || !strings.Contains(fmt.Sprint(body["error_description"]), "assertion_details") {
+				t.Errorf("case %d: %d %v, want a refusal naming assertion_details", i, st, body)
+			}
+			continue
+		}
+		if st != 200 {
+			t.Fatalf("case %d: %d %v", i, st, body)
+		}
+		at, _ := jwt.ParseSigned(body["access_token"].(string), []jose.SignatureAlgorithm{jose.ES256})
+		var got map[string]any
+		at.UnsafeClaimsWithoutVerification(&got)
+		if got[devsts.ClaimOrgParent] != tc.parent || got[devsts.ClaimOrgChild] != tc.child {
+			t.Errorf("case %d: parent %v child %v, want %v %v", i, got[devsts.ClaimOrgParent], got[devsts.ClaimOrgChild], tc.parent, tc.child)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package devsts
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -20,7 +22,25 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // assertionClaims are the claims the STS reads from a client assertion.
 type assertionClaims struct {
 	jwt.Claims
-	Details []json.RawMessage `json:"assertion_details"`
+	// Details is one detail (an object, as HelseID.Library sends a single
+	// one) or an array of them.
+	Details json.RawMessage `json:"assertion_details"`
+}
+
+// details splits assertion_details into its entries.
+func (c assertionClaims) details() ([]json.RawMessage, error) {
+	d := bytes.TrimSpace(c.Details)
+	switch {
+	case len(d) == 0 || bytes.Equal(d, []byte("null")):
+		return nil, nil
+	case d[0] == '{':
+		return []json.RawMessage{d}, nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(d, &list); err != nil {
+		return nil, errors.New("assertion_details must be an object or an array of objects")
+	}
+	return list, nil
 }
 
 // orgDetail is HelseID's organisation-number detail.
@@ -90,7 +110,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	at, err := s.issue(clientID, scopes, r.PostForm["resource"], jkt, claims.Details)
+	details, _ := claims.details() // checked with the assertion
+	at, err := s.issue(clientID, scopes, r.PostForm["resource"], jkt, details)
 	if err != nil {
 		oauthError(w, http.StatusInternalServerError, "server_error", "could not sign the access token")
 		return
@@ -170,6 +191,9 @@ func (s *Server) checkAssertion(r *http.Request) (clientID string, claims *asser
 	if err := json.Unmarshal(payload, &cl); err != nil {
 		return bad("the client assertion's claims are not JSON")
 	}
+	if _, err := cl.details(); err != nil {
+		return bad("the client assertion's " + err.Error())
+	}
 	switch {
 	case cl.Issuer != clientID || cl.Subject != clientID:
 		return bad("iss and sub must both be the client id")
@@ -233,7 +257,7 @@ func (s *Server) issue(clientID string, scopes, resources []string, jkt string, 
 			if len(parts) >= 3 {
 				claims[ClaimOrgParent] = parts[2]
 			}
-			if len(parts) == 4 {
+			if len(parts) == 4 && parts[3] != "" { // NO:ORGNR:<parent>: has no child
 				claims[ClaimOrgChild] = parts[3]
 			}
 		}
