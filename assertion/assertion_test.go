@@ -218,7 +218,7 @@ func TestDPoPProof(t *testing.T) {
 			t.Fatal(err)
 		}
 		const token = "an-access-token"
-		p, err := d.Proof(assertion.ProofRequest{Method: "get", URL: "HTTPS://API.Example.no:443/v1/x?herId=1#frag", Nonce: "n-1", AccessToken: token})
+		p, err := d.Proof(assertion.ProofRequest{Method: "GET", URL: "HTTPS://API.Example.no:443/v1/x?herId=1#frag", Nonce: "n-1", AccessToken: token})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,4 +305,68 @@ func TestSeveralDetails(t *testing.T) {
 	if !ok || len(d) != 2 || d[0].(map[string]any)["type"] != "a" || d[1].(map[string]any)["type"] != "b" {
 		t.Fatalf("assertion_details = %v", cl["assertion_details"])
 	}
+}
+
+func TestNormalizeHTU(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://H.example:443/%7e1?q=1#f": "https://h.example/~1",
+		"https://h/%c3%a6":                 "https://h/%C3%A6",
+		"https://h/a%2Fb":                  "https://h/a%2Fb", // reserved: stays encoded
+		"https://h/a/b/c/./../../g":        "https://h/a/g",   // RFC 3986 §5.4.1
+		"https://h/mid/content=5/../6":     "https://h/mid/6",
+		"https://h/a/..":                   "https://h/",
+		"https://h/a/b/.":                  "https://h/a/b/",
+		"https://h":                        "https://h/",
+		"http://h:80/x":                    "http://h/x",
+		"http://h:8080/x":                  "http://h:8080/x",
+	} {
+		got, err := assertion.NormalizeHTU(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeHTU(%s) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := assertion.NormalizeHTU("/relative"); err == nil {
+		t.Error("a relative URL was accepted")
+	}
+}
+
+// htm is the method as sent (methods are case-sensitive); a method that is
+// not an HTTP token is refused.
+func TestDPoPMethod(t *testing.T) {
+	ec, _ := keys(t)
+	s, _ := signer.New(ec, jose.ES256)
+	d, err := assertion.NewDPoP(s, assertion.DPoPConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.Proof(assertion.ProofRequest{Method: "PROPFIND", URL: "https://h/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := verifyProofClaims(t, p, s)
+	if c["htm"] != "PROPFIND" {
+		t.Errorf("htm = %v", c["htm"])
+	}
+	for _, bad := range []string{"", "GET X", "GE\nT", "GET/"} {
+		if _, err := d.Proof(assertion.ProofRequest{Method: bad, URL: "https://h/x"}); err == nil {
+			t.Errorf("method %q accepted", bad)
+		}
+	}
+}
+
+func verifyProofClaims(t *testing.T, p string, s *signer.Signer) map[string]any {
+	t.Helper()
+	obj, err := jose.ParseSignedCompact(p, []jose.SignatureAlgorithm{s.Alg()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := obj.Verify(s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

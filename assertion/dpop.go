@@ -90,8 +90,8 @@ func (d *DPoP) Proof(req ProofRequest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if req.Method == "" {
-		return "", errors.New("assertion: DPoP proof needs an HTTP method")
+	if !validMethod(req.Method) {
+		return "", fmt.Errorf("assertion: DPoP proof needs the request's HTTP method, got %q", req.Method)
 	}
 	jti, err := newJTI(d.cfg.Rand)
 	if err != nil {
@@ -99,7 +99,7 @@ func (d *DPoP) Proof(req ProofRequest) (string, error) {
 	}
 	c := DPoPClaims{
 		ID:       jti,
-		Method:   strings.ToUpper(req.Method),
+		Method:   req.Method, // as sent: methods are case-sensitive (RFC 9110 §9.1)
 		URL:      htu,
 		IssuedAt: d.cfg.Now().Unix(),
 		Nonce:    req.Nonce,
@@ -110,14 +110,29 @@ func (d *DPoP) Proof(req ProofRequest) (string, error) {
 	return compact(d.s, d.headerB64, c)
 }
 
+// validMethod reports whether m is an HTTP method token (RFC 9110 §9.1).
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // ATH is base64url(SHA-256(accessToken)), the ath claim of RFC 9449 §4.2.
 func ATH(accessToken string) string {
 	sum := sha256.Sum256([]byte(accessToken))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// HTU normalises a request URL for the htu claim: scheme and host lower
-// case, default port dropped, no query or fragment.
+// HTU makes the htu claim from a request URL: the URL as sent (its
+// escaped path), scheme and host lower case, default port dropped, no
+// query or fragment. Servers compare it after NormalizeHTU.
 func HTU(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -141,4 +156,84 @@ func HTU(raw string) (string, error) {
 		u.Path = "/"
 	}
 	return u.String(), nil
+}
+
+// NormalizeHTU is HTU plus the syntax-based normalisation of RFC 3986
+// §6.2.2 that RFC 9449 §4.3 asks servers to apply before comparing htu
+// with the request: percent-encodings in upper case, unreserved
+// characters decoded, dot segments removed. Reserved characters stay
+// encoded ("%2F" is not "/").
+func NormalizeHTU(raw string) (string, error) {
+	h, err := HTU(raw)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(h)
+	if err != nil {
+		return "", err
+	}
+	p := normalizePercent(u.EscapedPath())
+	p = removeDotSegments(p)
+	return u.Scheme + "://" + u.Host + p, nil
+}
+
+func normalizePercent(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) && ishex(p[i+1]) && ishex(p[i+2]) {
+			c := unhex(p[i+1])<<4 | unhex(p[i+2])
+			if unreserved(c) {
+				b.WriteByte(c)
+			} else {
+				b.WriteByte('%')
+				b.WriteString(strings.ToUpper(p[i+1 : i+3]))
+			}
+			i += 2
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// removeDotSegments is RFC 3986 §5.2.4.
+func removeDotSegments(in string) string {
+	var out []string
+	for _, seg := range strings.Split(in, "/")[1:] {
+		switch seg {
+		case ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	p := "/" + strings.Join(out, "/")
+	// A trailing "." or ".." leaves a directory: keep its slash.
+	if strings.HasSuffix(in, "/.") || strings.HasSuffix(in, "/..") {
+		if !strings.HasSuffix(p, "/") {
+			p += "/"
+		}
+	}
+	return p
 }

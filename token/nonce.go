@@ -40,5 +40,15 @@ func originOf(raw string) string {
 	if err != nil {
 		return raw
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host)
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
 }

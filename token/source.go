@@ -40,6 +40,11 @@ func WithCache(c Cache) SourceOption { return func(s *Source) { s.cache = c } }
 // shortly before it expires and lets one caller at a time refresh it while
 // the others wait for that result. It is safe for concurrent use. A cached
 // Token costs an atomic load and a clock read, and no signature.
+//
+// With DPoP, make HTTP clients with NewHTTPClient, which signs a proof
+// (with ath) for every request. oauth2.NewClient and oauth2.Transport know
+// nothing of DPoP: they would send "Authorization: DPoP <token>" without
+// a proof, which a resource server must refuse (RFC 9449 §7.1).
 type Source struct {
 	c     *Client
 	req   Request

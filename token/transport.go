@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/jwkctl/jwkctl/assertion"
@@ -122,19 +123,69 @@ func (t *Transport) send(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// isChallenge reports whether a response carries the OAuth error code in
-// a WWW-Authenticate challenge (RFC 6750 §3, RFC 9449 §7.1) or, for 400s,
-// in the body's "error" as some servers send it.
+// isChallenge reports whether a 401 or 400 response carries the OAuth
+// error code in a WWW-Authenticate challenge (RFC 6750 §3, RFC 9449 §7.1),
+// as a quoted string or a token (RFC 9110 §11.2 allows both).
 func isChallenge(resp *http.Response, code string) bool {
 	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusBadRequest {
 		return false
 	}
 	for _, v := range resp.Header.Values("WWW-Authenticate") {
-		if strings.Contains(v, `error="`+code+`"`) {
+		if slices.Contains(challengeErrors(v), code) {
 			return true
 		}
 	}
 	return false
+}
+
+// challengeErrors returns the values of every error auth-param in a
+// WWW-Authenticate header value, which may hold several challenges
+// (RFC 9110 §11.6.1): name=token or name="quoted string", with quoted
+// strings skipped whole so their contents are never read as parameters.
+func challengeErrors(v string) []string {
+	var out []string
+	isSep := func(c byte) bool { return c == ' ' || c == '\t' || c == ',' }
+	i := 0
+	skipSpace := func() {
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t') {
+			i++
+		}
+	}
+	// value reads a token or a quoted string at i.
+	value := func() string {
+		var b strings.Builder
+		if i < len(v) && v[i] == '"' {
+			for i++; i < len(v) && v[i] != '"'; i++ {
+				if v[i] == '\\' && i+1 < len(v) {
+					i++
+				}
+				b.WriteByte(v[i])
+			}
+			i++ // closing quote
+			return b.String()
+		}
+		for ; i < len(v) && !isSep(v[i]) && v[i] != '='; i++ {
+			b.WriteByte(v[i])
+		}
+		return b.String()
+	}
+	for i < len(v) {
+		if isSep(v[i]) || v[i] == '=' { // '=' alone: the padding of a token68
+			i++
+			continue
+		}
+		name := value()
+		skipSpace()
+		if i < len(v) && v[i] == '=' {
+			i++
+			skipSpace()
+			val := value()
+			if strings.EqualFold(name, "error") {
+				out = append(out, val)
+			}
+		}
+	}
+	return out
 }
 
 func closeBody(req *http.Request) {

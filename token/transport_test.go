@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -141,5 +142,40 @@ func TestTransportRefusesInsecureAndForeignRedirect(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound || other.requests != 0 {
 		t.Errorf("redirect to another origin followed (status %d, %d requests there)", resp.StatusCode, other.requests)
+	}
+}
+
+func TestChallengeErrors(t *testing.T) {
+	for in, want := range map[string][]string{
+		`DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`: {"use_dpop_nonce"},
+		`DPoP error=use_dpop_nonce`: {"use_dpop_nonce"},
+		`Bearer realm="x", DPoP algs="ES256 PS256", error = "invalid_token"`:   {"invalid_token"},
+		`DPoP error_description="error=use_dpop_nonce is not this", error="x"`: {"x"},
+		`Bearer realm="a\"error=y"`:          nil,
+		`Bearer realm="x error=y, z"`:        nil,
+		`Basic, DPoP error="use_dpop_nonce"`: {"use_dpop_nonce"},
+		`DPoP ERROR="use_dpop_nonce"`:        {"use_dpop_nonce"},
+		`DPoP terror=use_dpop_nonce`:         nil,
+		``:                                   nil,
+	} {
+		if got := challengeErrors(in); !slices.Equal(got, want) {
+			t.Errorf("challengeErrors(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Nonces are remembered per origin; the default port is the same origin.
+func TestOriginOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://H.example:443/connect/token": "https://h.example",
+		"https://h.example/api?x=1":           "https://h.example",
+		"http://127.0.0.1:80/x":               "http://127.0.0.1",
+		"http://127.0.0.1:8080/x":             "http://127.0.0.1:8080",
+		"https://[::1]:443/":                  "https://[::1]",
+		"https://[::1]:8443/":                 "https://[::1]:8443",
+	} {
+		if got := originOf(in); got != want {
+			t.Errorf("originOf(%s) = %s, want %s", in, got, want)
+		}
 	}
 }

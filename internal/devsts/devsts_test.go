@@ -360,3 +360,27 @@ func TestAssertionDetailsShapes(t *testing.T) {
 		}
 	}
 }
+
+// The demo API compares htu with the request after RFC 3986 normalisation
+// (RFC 9449 §4.3): percent-encoded unreserved characters and lower-case
+// hex are the same URL.
+func TestHTUNormalised(t *testing.T) {
+	f := newFixture(t, devsts.Config{})
+	c, err := token.NewClient(token.Config{Issuer: f.sts.Issuer(), ClientID: "client-a", Signer: f.signer,
+		DPoP: true, Scopes: []string{devsts.DemoScope}, Now: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := token.NewHTTPClient(token.NewSource(c), nil)
+	for _, p := range []string{"%7e1", "%c3%a6", "8093400"} {
+		resp, err := hc.Get(f.sts.Issuer() + devsts.DemoAPIPath + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			t.Errorf("%s: 401 %s", p, b)
+		}
+	}
+}

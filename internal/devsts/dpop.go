@@ -44,11 +44,12 @@ func (s *Server) checkProof(proof, method, url, ath string) (jkt string, status 
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return bad("the DPoP proof's claims are not JSON")
 	}
-	want, err := assertion.HTU(url)
+	// RFC 9449 §4.3: compare after RFC 3986 normalisation.
+	want, err := assertion.NormalizeHTU(url)
 	if err != nil {
 		return bad("bad request URL")
 	}
-	got, err := assertion.HTU(c.URL)
+	got, err := assertion.NormalizeHTU(c.URL)
 	now := s.cfg.Now()
 	iat := time.Unix(c.IssuedAt, 0)
 	switch {

@@ -86,7 +86,7 @@ func (s *Server) Authorize(r *http.Request, scope string) (*Caller, *AuthError) 
 		if proof == "" {
 			return deny(http.StatusUnauthorized, "invalid_dpop_proof", "missing DPoP proof")
 		}
-		jkt, _, code, desc := s.checkProof(proof, r.Method, s.cfg.Issuer+r.URL.Path, assertion.ATH(tok))
+		jkt, _, code, desc := s.checkProof(proof, r.Method, s.cfg.Issuer+r.URL.EscapedPath(), assertion.ATH(tok))
 		if code == "use_dpop_nonce" {
 			return nil, &AuthError{Status: http.StatusUnauthorized, Scheme: "DPoP", Code: code, Desc: desc, Nonce: s.Nonce()}
 		}
