@@ -256,7 +256,7 @@ func runKeysImport(c *cli.Context) error {
 	if file.IsEncrypted(data) && fromPass == nil {
 		return fmt.Errorf("%s is an encrypted key file; give its passphrase with --from-passphrase-file", from)
 	}
-	priv, alg, err := file.ParseKeyFile(data, fromPass, from)
+	priv, alg, srcKid, err := file.ParseKeyFile(data, fromPass, from)
 	if err != nil {
 		return err
 	}
@@ -287,6 +287,10 @@ func runKeysImport(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "imported into %s (kid %s). %s still holds the private key: delete it securely once you have checked the import.\n",
 		key.URI(), jwk.KeyID, from)
+	if srcKid != "" && srcKid != jwk.KeyID {
+		fmt.Fprintf(c.App.ErrWriter, "note: %s gave the key kid %q; jwkctl names every key by its RFC 7638 thumbprint, so assertions now carry kid %s. "+
+			"If HelseID answers invalid_client, register the public JWK above in Selvbetjening, so the registration carries this kid.\n", from, srcKid, jwk.KeyID)
+	}
 	return nil
 }
 

@@ -69,9 +69,31 @@ func isJWE(data []byte) bool {
 func IsEncrypted(data []byte) bool { return isJWE(data) }
 
 // ParseKeyFile reads the bytes of a key file as jwkctl writes them: a
-// private JWK, or one encrypted with pass. name is only for messages.
-func ParseKeyFile(data, pass []byte, name string) (crypto.Signer, jose.SignatureAlgorithm, error) {
-	return decode(data, pass, name)
+// private JWK, or one encrypted with pass. name is only for messages. kid
+// is the JWK's own kid member ("" when it has none), which for a key
+// downloaded from Selvbetjening need not be the RFC 7638 thumbprint
+// jwkctl names keys by.
+func ParseKeyFile(data, pass []byte, name string) (key crypto.Signer, alg jose.SignatureAlgorithm, kid string, err error) {
+	key, alg, err = decode(data, pass, name)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if isJWE(data) {
+		return key, alg, "", nil // jwkctl wrote it, with the thumbprint
+	}
+	var m struct {
+		Kid  string `json:"kid"`
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if json.Unmarshal(data, &m) == nil {
+		kid = m.Kid
+		if len(m.Keys) == 1 {
+			kid = m.Keys[0].Kid
+		}
+	}
+	return key, alg, kid, nil
 }
 
 // decode reads a key file's bytes. path is only for messages.
