@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -33,7 +34,7 @@ func App() *cli.App {
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print progress and details on stderr", EnvVars: env("verbose")},
+			verboseFlag(),
 		},
 		Commands: []*cli.Command{
 			keysCommand(),
@@ -57,6 +58,29 @@ func App() *cli.App {
 	}
 	quietUsage(app.Commands)
 	return app
+}
+
+func verboseFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print progress and details on stderr", EnvVars: env("verbose")}
+}
+
+// verbose reports whether -v was given before or after the command name.
+func verbose(c *cli.Context) bool {
+	for _, cc := range c.Lineage() {
+		if cc.Bool("verbose") {
+			return true
+		}
+	}
+	return false
+}
+
+func hasFlag(cmd *cli.Command, name string) bool {
+	for _, f := range cmd.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ExitUsage is the exit code for a mistake on the command line.
@@ -95,6 +119,11 @@ func quietUsage(cmds []*cli.Command) {
 		// ("keys generate --bits 2048 ES256") is a mistake, not something
 		// to ignore.
 		flagsOnly := cmd.Action != nil && len(cmd.Subcommands) == 0 && cmd.ArgsUsage == ""
+		// -v works after the command name too ("jwkctl call -v URL"),
+		// not only before it.
+		if cmd.Action != nil && len(cmd.Subcommands) == 0 && !hasFlag(cmd, "verbose") {
+			cmd.Flags = append(cmd.Flags, verboseFlag())
+		}
 		if len(required) > 0 || flagsOnly {
 			before := cmd.Before
 			cmd.Before = func(c *cli.Context) error {

@@ -91,7 +91,7 @@ func runCall(c *cli.Context) error {
 		return fmt.Errorf("call: %w", err)
 	}
 	defer resp.Body.Close()
-	if c.Bool("verbose") {
+	if verbose(c) {
 		w := c.App.ErrWriter
 		fmt.Fprintf(w, "%s %s\n", resp.Proto, resp.Status)
 		keys := make([]string, 0, len(resp.Header))

@@ -132,7 +132,7 @@ func openKey(c *cli.Context) (keystore.Key, error) {
 // stderrLogger logs warnings (and with --verbose, progress) to stderr.
 func stderrLogger(c *cli.Context) *slog.Logger {
 	level := slog.LevelWarn
-	if c.Bool("verbose") {
+	if verbose(c) {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{

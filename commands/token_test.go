@@ -185,6 +185,11 @@ func TestCallCommand(t *testing.T) {
 	if !strings.Contains(errs, "200 OK") || !strings.Contains(errs, "X-Test: yes") || strings.Contains(errs, "tok-") {
 		t.Errorf("stderr with -v: %q", errs)
 	}
+	// -v after the command name works too.
+	after := append([]string{"call", "-v"}, base[2:]...)
+	if _, errs, code := runCLI(t, append(after, api.URL+"/thing")...); code != 0 || !strings.Contains(errs, "200 OK") {
+		t.Errorf("call -v: exit %d, stderr %q", code, errs)
+	}
 	out, errs, code = runCLI(t, append(base, api.URL+"/missing")...)
 	if code != 1 || out != `{"title":"not found"}` || !strings.Contains(errs, "jwkctl: call: GET "+api.URL+"/missing answered 404") {
 		t.Errorf("404: exit %d, stdout %q, stderr %q", code, out, errs)
