@@ -25,6 +25,9 @@ const DefaultLifetime = 10 * time.Second
 // MaxLifetime is the longest lifetime allowed without Config.Force.
 const MaxLifetime = 60 * time.Second
 
+// ErrLifetime: the lifetime is over MaxLifetime and not forced.
+var ErrLifetime = errors.New("assertion: lifetime too long")
+
 // jtiBytes is the jti length: 256 bits from crypto/rand.
 const jtiBytes = 32
 
@@ -94,7 +97,7 @@ func NewClient(s *signer.Signer, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("assertion: lifetime %v is too short (at least 1s)", cfg.Lifetime)
 	}
 	if cfg.Lifetime > MaxLifetime && !cfg.Force {
-		return nil, fmt.Errorf("assertion: lifetime %v is longer than %v; a leaked assertion would stay usable (force it if the server really needs it)", cfg.Lifetime, MaxLifetime)
+		return nil, fmt.Errorf("%w: %v is longer than %v; a leaked assertion would stay usable (set Config.Force if the server really needs it)", ErrLifetime, cfg.Lifetime, MaxLifetime)
 	}
 	if cfg.Typ == "" {
 		cfg.Typ = TypHelseID

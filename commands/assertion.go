@@ -53,7 +53,10 @@ func runAssertion(c *cli.Context) error {
 	}
 	lifetime := c.Duration("lifetime")
 	if lifetime%time.Second != 0 {
-		return fmt.Errorf("--lifetime must be whole seconds, not %v", lifetime)
+		return cli.Exit(fmt.Sprintf("--lifetime must be whole seconds, not %v", lifetime), ExitUsage)
+	}
+	if lifetime > assertion.MaxLifetime && !c.Bool("force-lifetime") {
+		return cli.Exit(fmt.Sprintf("--lifetime %v is longer than %v (HelseID's limit), so a leaked assertion would stay usable; add --force-lifetime if the server really needs it", lifetime, assertion.MaxLifetime), ExitUsage)
 	}
 	ac, err := assertion.NewClient(s, assertion.Config{
 		ClientID: c.String("client-id"),

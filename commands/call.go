@@ -42,7 +42,11 @@ func callCommand() *cli.Command {
 
 func runCall(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return fmt.Errorf("call needs exactly one URL, got %d arguments", c.NArg())
+		hint := ""
+		if c.NArg() > 1 {
+			hint = " (flags after the URL are not read: put them before it)"
+		}
+		return cli.Exit(fmt.Sprintf("call needs exactly one URL, got %d arguments%s", c.NArg(), hint), ExitUsage)
 	}
 	target := c.Args().First()
 	if err := token.CheckURL(target); err != nil {

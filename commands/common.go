@@ -82,6 +82,13 @@ func backendOptions(c *cli.Context) (keystore.Options, error) {
 // readPassphraseFile reads a passphrase from a file, without the final
 // newline.
 func readPassphraseFile(f string) ([]byte, error) {
+	fi, err := os.Stat(f)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: passphrase file %s has mode %04o; fix it with: chmod 600 %s", keystore.ErrInsecure, f, fi.Mode().Perm(), f)
+	}
 	b, err := os.ReadFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("read passphrase file: %w", err)

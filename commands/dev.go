@@ -70,7 +70,7 @@ func runDevSTS(c *cli.Context) error {
 		regs = append(regs, reg{id, keys, scopes})
 	}
 	if len(regs) == 0 {
-		return fmt.Errorf("no clients: add --client ID=PUBLIC_JWK_FILE[:SCOPES] (see jwkctl dev sts --help)")
+		return cli.Exit("no clients: add --client ID=PUBLIC_JWK_FILE[:SCOPES] (see jwkctl dev sts --help)", ExitUsage)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

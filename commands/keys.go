@@ -167,7 +167,7 @@ func runKeysPublic(c *cli.Context) error {
 	switch format {
 	case "jwk", "jwks", "pem":
 	default:
-		return fmt.Errorf("--format must be jwk, jwks or pem, not %q", format)
+		return cli.Exit(fmt.Sprintf("--format must be jwk, jwks or pem, not %q", format), ExitUsage)
 	}
 	key, err := openKey(c)
 	if err != nil {
@@ -462,6 +462,10 @@ func changeKey(c *cli.Context, verb, question string, do func(context.Context, s
 	}
 	if err := do(c.Context, c.String("key"), opts); err != nil {
 		return err
+	}
+	if verb == "delete" && u.Scheme == keystore.SchemeGCPKMS {
+		fmt.Fprintf(c.App.ErrWriter, "scheduled %s for destruction; until then Cloud KMS can restore it (gcloud kms keys versions restore)\n", u)
+		return nil
 	}
 	fmt.Fprintf(c.App.ErrWriter, "%sd %s\n", verb, u)
 	return nil

@@ -3,6 +3,7 @@ package file
 import (
 	"bytes"
 	"crypto"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -146,8 +147,15 @@ func ParsePrivateJWK(data []byte) (crypto.Signer, jose.SignatureAlgorithm, error
 		return nil, "", errors.New("file: this is a public JWK; a private key (with \"d\") is needed")
 	}
 	priv, ok := jwk.Key.(crypto.Signer)
-	if !ok {
-		return nil, "", fmt.Errorf("file: unsupported key type %T (want RSA or EC)", jwk.Key)
+	if _, ed := jwk.Key.(ed25519.PrivateKey); !ok || ed {
+		kind := "this kind of"
+		switch jwk.Key.(type) {
+		case []byte:
+			kind = "a symmetric (kty oct)"
+		case ed25519.PrivateKey:
+			kind = "an Ed25519 (kty OKP)"
+		}
+		return nil, "", fmt.Errorf("file: %s key cannot sign client assertions; want an RSA or EC private JWK", kind)
 	}
 	if err := keystore.CheckPrivateKey(priv); err != nil {
 		return nil, "", fmt.Errorf("%w: %v", keystore.ErrWeakKey, err)

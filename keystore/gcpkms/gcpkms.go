@@ -150,7 +150,7 @@ func mapErr(err error, what, name, permission string) error {
 	case codes.PermissionDenied, codes.Unauthenticated:
 		return fmt.Errorf("%w: %s %s: the caller needs IAM permission %s (%s)", keystore.ErrPermission, what, name, permission, st.Message())
 	case codes.NotFound:
-		return fmt.Errorf("%w: %s: %s does not exist (%s)", keystore.ErrNotFound, what, name, st.Message())
+		return fmt.Errorf("%w: %s does not exist in Cloud KMS (jwkctl keys list on its key ring shows what is there)", keystore.ErrNotFound, name)
 	case codes.FailedPrecondition:
 		return fmt.Errorf("gcpkms: %s %s: the key version is not enabled (disabled, destroyed or still being generated): %s", what, name, st.Message())
 	case codes.AlreadyExists:
