@@ -139,6 +139,9 @@ func NewClient(cfg Config) (*Client, error) {
 			}
 		}
 	}
+	if err := checkResources(cfg.Resources); err != nil {
+		return nil, err
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -232,6 +235,18 @@ func (c *Client) CacheKey(req Request) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// checkResources applies RFC 8707 §2: a resource indicator is an absolute
+// URI (HelseID's are URNs such as nhn:cp-api) without a fragment.
+func checkResources(resources []string) error {
+	for _, r := range resources {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme == "" || strings.Contains(r, "#") {
+			return fmt.Errorf("token: resource %q is not an absolute URI without a fragment (RFC 8707), such as nhn:cp-api or https://api.example.no/", r)
+		}
+	}
+	return nil
+}
+
 func (c *Client) effective(req Request) (scopes, resources []string) {
 	scopes, resources = c.cfg.Scopes, c.cfg.Resources
 	if req.Scopes != nil {
@@ -254,6 +269,9 @@ func (c *Client) Exchange(ctx context.Context, req Request) (*Response, error) {
 		return nil, err
 	}
 	scopes, resources := c.effective(req)
+	if err := checkResources(resources); err != nil {
+		return nil, err
+	}
 	form := url.Values{
 		"grant_type":            {"client_credentials"},
 		"client_id":             {c.cfg.ClientID},

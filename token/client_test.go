@@ -438,3 +438,27 @@ func TestExchangeSigningFailureNotRetried(t *testing.T) {
 		t.Errorf("%d token requests reached the STS", n)
 	}
 }
+
+// RFC 8707 §2: resource indicators are absolute URIs without fragments.
+func TestResourceIndicatorsChecked(t *testing.T) {
+	f := newFakeSTS(t, false)
+	for _, r := range []string{"relative", "/path", "https://api.example/x#frag", "nhn:cp-api#x"} {
+		cfg := f.config(t)
+		cfg.Resources = []string{r}
+		if _, err := NewClient(cfg); err == nil || !strings.Contains(err.Error(), "RFC 8707") {
+			t.Errorf("NewClient with resource %q: %v", r, err)
+		}
+		cfg.Resources = nil
+		if _, err := newClient(t, cfg).Exchange(t.Context(), Request{Resources: []string{r}}); err == nil || !strings.Contains(err.Error(), "RFC 8707") {
+			t.Errorf("Exchange with resource %q: %v", r, err)
+		}
+	}
+	cfg := f.config(t)
+	cfg.Resources = []string{"nhn:cp-api", "https://api.example.no/v1?x=1"}
+	if _, err := newClient(t, cfg).Exchange(t.Context(), Request{}); err != nil {
+		t.Fatalf("good resources: %v", err)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Fatalf("%d requests reached the STS, want 1 (the refused ones send nothing)", n)
+	}
+}
