@@ -32,6 +32,10 @@ func App() *cli.App {
 			"and gets access tokens from HelseID or any OAuth 2.0 server.\n\n" +
 			"Keys are named by URI: file:keys/client.json, pkcs11:token=…;object=…, gcpkms://projects/….",
 		EnableBashCompletion: true,
+		// Repeatable flags take one value each: commas are legal inside
+		// resource URIs, scope tokens and header values, so they never
+		// split one (scopes and resources may be space-separated).
+		DisableSliceFlagSeparator: true,
 		HideHelpCommand:      true,
 		Flags: []cli.Flag{
 			verboseFlag(),

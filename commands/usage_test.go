@@ -1,8 +1,14 @@
 package commands
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -34,5 +40,66 @@ func TestUsageMistakesExit2(t *testing.T) {
 	// Over 60 s is fine when forced.
 	if _, errOut, code := runCLI(t, "assertion", "--key", key, "--client-id", "c", "--audience", "a", "--lifetime", "2m", "--force-lifetime"); code != 0 {
 		t.Fatalf("forced lifetime: %d %s", code, errOut)
+	}
+}
+
+// A comma never splits a flag value: header values, resource URIs and
+// scope tokens may hold one (a repeated flag gives several values).
+func TestCommasStayInValues(t *testing.T) {
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(t.TempDir(), "none.yaml"))
+	key, pub := testKey(t)
+	var mu sync.Mutex
+	var form url.Values
+	var headers http.Header
+	sts := newSTS(t, pub)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		headers = r.Header.Clone()
+		mu.Unlock()
+	}))
+	defer api.Close()
+	// Record the token request's form on the way to the STS.
+	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			r.ParseForm()
+			mu.Lock()
+			form = r.PostForm
+			mu.Unlock()
+			r.Body = io.NopCloser(strings.NewReader(r.PostForm.Encode()))
+		}
+		r.RequestURI = ""
+		u := *r.URL
+		target, _ := url.Parse(sts.srv.URL)
+		u.Scheme, u.Host = target.Scheme, target.Host
+		r.URL = &u
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	defer rec.Close()
+	_, errOut, code := runCLI(t, "call", "--key", key, "--client-id", "cli-client", "--token-endpoint", rec.URL+"/connect/token", "--audience", sts.srv.URL,
+		"--resource", "https://api.example.no/a,b", "--resource", "nhn:cp-api", "--scope", "nhn:x/a,b nhn:y",
+		"--header", "Accept-Language: nb, en;q=0.5", api.URL+"/x")
+	if code != 0 {
+		t.Fatalf("call: %d %s", code, errOut)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := form["resource"]; !slices.Equal(got, []string{"https://api.example.no/a,b", "nhn:cp-api"}) {
+		t.Errorf("resource = %q", got)
+	}
+	if got := form.Get("scope"); got != "nhn:x/a,b nhn:y" {
+		t.Errorf("scope = %q", got)
+	}
+	if got := headers.Get("Accept-Language"); got != "nb, en;q=0.5" {
+		t.Errorf("header = %q", got)
 	}
 }
