@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -66,7 +67,7 @@ func (a *Agent) Handler(secret string) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" && !authorized(r) {
-			writeError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <the agent's secret file>")
+			writeError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <the content of the agent's --secret-file>")
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -195,23 +196,121 @@ func Listen(addr, group string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// WriteSecret makes a random bearer secret and writes it to path, 0600,
-// replacing an older one.
+// SecretPrefix starts every bearer secret the agent makes, so that its
+// secret file is recognisable: the agent replaces a file at --secret-file
+// only when it holds an earlier agent secret. The prefix is part of the
+// secret (clients send the file's content as it is), and all of it is
+// RFC 6750 b64token characters.
+const SecretPrefix = "jwkctl-agent-secret-v1."
+
+// secretLen is the length of the random part: 32 bytes, base64url.
+var secretLen = base64.RawURLEncoding.EncodedLen(32)
+
+// IsSecret reports whether b is the content of an agent secret file: the
+// prefix and 43 base64url characters (or, as agents before the prefix
+// wrote them, the 43 characters alone), with at most one trailing newline.
+func IsSecret(b []byte) bool {
+	s := strings.TrimSuffix(string(b), "\n")
+	s = strings.TrimPrefix(s, SecretPrefix)
+	if len(s) != secretLen {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil && len(raw) == 32
+}
+
+// WriteSecret makes a random bearer secret and writes it to path, mode
+// 0600, replacing an earlier agent secret there. It refuses anything else
+// at path — a file that is not an agent secret (IsSecret), a symbolic link,
+// a directory — and never follows symbolic links: the secret goes into a
+// new file with a random name in path's directory (created exclusively,
+// 0600), is synced, and is renamed to path.
 func WriteSecret(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return "", fmt.Errorf("agent: secret file: %w", err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "", fmt.Errorf("agent: secret file %s is a symbolic link; not following it (remove it, or name the real file)", path)
+	case !fi.Mode().IsRegular():
+		return "", fmt.Errorf("agent: secret file %s exists and is not a regular file; not replacing it", path)
+	default:
+		if ok, err := holdsSecret(path, fi); err != nil {
+			return "", err
+		} else if !ok {
+			return "", fmt.Errorf("agent: secret file %s exists and is not an agent secret; not overwriting it (remove it, or choose another file)", path)
+		}
+	}
+
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	secret := base64.RawURLEncoding.EncodeToString(b)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
-		return "", err
+	secret := SecretPrefix + base64.RawURLEncoding.EncodeToString(b)
+	dir := filepath.Dir(path)
+	// os.CreateTemp: O_RDWR|O_CREATE|O_EXCL, mode 0600, a random name.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("agent: cannot create the secret file in %s: %w", dir, unwrapPath(err))
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return "", err
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return "", fmt.Errorf("agent: secret file: %w", err)
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		return "", fmt.Errorf("agent: write the secret file in %s: %w", dir, unwrapPath(err))
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("agent: write the secret file in %s: %w", dir, unwrapPath(err))
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("agent: write the secret file in %s: %w", dir, unwrapPath(err))
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return "", err
+		return "", fmt.Errorf("agent: put the secret file in place at %s: %w", path, unwrapPath(err))
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // the rename survives a crash; best effort
+		d.Close()
 	}
 	return secret, nil
+}
+
+// holdsSecret reads the regular file at path (fi, from Lstat) without
+// following a symbolic link swapped in since, and tells whether it is an
+// agent secret.
+func holdsSecret(path string, fi fs.FileInfo) (bool, error) {
+	if fi.Size() > int64(len(SecretPrefix)+secretLen+1) {
+		return false, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow, 0)
+	if err != nil {
+		return false, fmt.Errorf("agent: secret file %s: %w", path, unwrapPath(err))
+	}
+	defer f.Close()
+	if now, err := f.Stat(); err != nil || !now.Mode().IsRegular() || !os.SameFile(fi, now) {
+		return false, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(f, int64(len(SecretPrefix)+secretLen+2)))
+	if err != nil {
+		return false, fmt.Errorf("agent: secret file %s: %w", path, unwrapPath(err))
+	}
+	return IsSecret(b), nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -39,7 +39,7 @@ func serveCommand() *cli.Command {
 		Flags: append(profileFlagsForServe(),
 			&cli.StringFlag{Name: "listen", Usage: "`unix:/path.sock` or 127.0.0.1:PORT", Value: "unix:/run/jwkctl/jwkctl.sock", EnvVars: env("listen")},
 			&cli.StringFlag{Name: "socket-group", Usage: "let this `GROUP` use the socket (mode 0660)", EnvVars: env("socket-group")},
-			&cli.PathFlag{Name: "secret-file", Usage: "`FILE` where a TCP agent writes its bearer secret (default: agent.secret next to the config file)", EnvVars: env("secret-file")},
+			&cli.PathFlag{Name: "secret-file", Usage: "`FILE` where a TCP agent writes its bearer secret (default: agent.secret next to the config file); a file there is replaced only if it holds an earlier agent secret", EnvVars: env("secret-file")},
 			&cli.StringFlag{Name: "log-format", Usage: "log `FORMAT`: text or json", Value: "text", EnvVars: env("log-format")},
 			&cli.DurationFlag{Name: "key-expiry-interval", Usage: "ask Selvbetjening every `INTERVAL` (e.g. 6h) when each served profile's key expires, for the key expiry metric; each check costs every profile a token with scope nhn:selvbetjening/client (and a signature), so enable it only if the clients have that scope", DefaultText: "off", EnvVars: env("key-expiry-interval")},
 		),
@@ -90,19 +90,26 @@ func runServe(c *cli.Context) error {
 	defer a.Close()
 
 	addr := c.String("listen")
-	ln, err := agent.Listen(addr, c.String("socket-group"))
+	group := c.String("socket-group")
+	ln, err := agent.Listen(addr, group)
 	if err != nil {
 		return err
+	}
+	if err := agent.CheckSocketGroup(addr, group); err != nil {
+		log.Warn("--socket-group cannot reach the socket", "problem", err.Error())
 	}
 	secret := ""
 	if !strings.HasPrefix(addr, "unix:") {
 		secretFile := c.Path("secret-file")
 		if secretFile == "" {
 			secretFile = filepath.Join(filepath.Dir(path), "agent.secret")
-		}
-		if secret, err = agent.WriteSecret(secretFile); err != nil {
+			if secret, err = agent.WriteSecret(secretFile); err != nil {
+				ln.Close()
+				return fmt.Errorf("%w; a TCP agent writes its bearer secret next to the config file unless given --secret-file FILE (or JWKCTL_SECRET_FILE) in a writable place", err)
+			}
+		} else if secret, err = agent.WriteSecret(secretFile); err != nil {
 			ln.Close()
-			return fmt.Errorf("write the agent secret: %w", err)
+			return fmt.Errorf("--secret-file: %w", err)
 		}
 		log.Info("clients must send the bearer secret", "secret_file", secretFile)
 	}

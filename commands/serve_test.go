@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/urfave/cli/v2"
@@ -206,5 +209,158 @@ func TestServeEncryptedKeyFromEnv(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exited %d", code)
+	}
+}
+
+// agentConfig writes a config file in dir with profile "demo" for a client
+// registered at a dev STS.
+func agentConfig(t *testing.T, dir string) string {
+	t.Helper()
+	key, pub := testKey(t)
+	sts, stop, err := devsts.Start(devsts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if err := sts.RegisterClient("agent-client", []jose.JSONWebKey{pub}, []string{devsts.DemoScope}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	f := &profile.File{}
+	if err := f.Set("demo", &profile.Profile{Issuer: sts.Issuer(), ClientID: "agent-client", Key: key, Scopes: []string{devsts.DemoScope}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// startServe runs `jwkctl serve args…` until the test ends. It returns
+// once the agent listens, with its log so far; or, if serve exits first,
+// its exit code (listening is then false).
+func startServe(t *testing.T, args ...string) (log string, listening bool, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	pr, pw := io.Pipe()
+	app := App()
+	app.Writer, app.ErrWriter = io.Discard, pw
+	done := make(chan int, 1)
+	go func() {
+		done <- MainContext(ctx, app, append([]string{"jwkctl", "serve"}, args...))
+		pw.Close()
+	}()
+	var logs strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		logs.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "agent listening") {
+			go io.Copy(io.Discard, pr)
+			t.Cleanup(func() {
+				cancel()
+				if code := <-done; code != 0 {
+					t.Errorf("serve exited %d", code)
+				}
+			})
+			return logs.String(), true, 0
+		}
+	}
+	cancel()
+	return logs.String(), false, <-done
+}
+
+// freeLoopbackAddr is a loopback TCP address nothing listens on (likely
+// still free when serve binds it).
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// A TCP agent writes its secret only over an earlier agent secret: never
+// over another file at --secret-file (the key, say), never through a
+// symbolic link; and the error for the default place, next to the config
+// file, names --secret-file.
+func TestServeSecretFileRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := agentConfig(t, dir)
+	victim := filepath.Join(dir, "victim.json")
+	const keyJSON = `{"kty":"EC","d":"private"}` + "\n"
+	if err := os.WriteFile(victim, []byte(keyJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.secret")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{{victim, "not an agent secret"}, {link, "symbolic link"}} {
+		log, listening, code := startServe(t, "--config", cfg, "--listen", freeLoopbackAddr(t), "--secret-file", tc.file)
+		if listening || code != 1 || !strings.Contains(log, "--secret-file") || !strings.Contains(log, tc.want) {
+			t.Errorf("serve --secret-file %s: listening %v, exit %d\n%s", filepath.Base(tc.file), listening, code, log)
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != keyJSON {
+		t.Fatalf("the key file was overwritten (%d bytes now)", len(b))
+	}
+
+	// The default place: agent.secret next to the config file.
+	readme := filepath.Join(dir, "agent.secret")
+	if err := os.WriteFile(readme, []byte("not a secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log, listening, code := startServe(t, "--config", cfg, "--listen", freeLoopbackAddr(t))
+	if listening || code != 1 || !strings.Contains(log, "unless given --secret-file FILE") || strings.Count(strings.TrimSpace(log), "\n") != 0 {
+		t.Errorf("serve with agent.secret taken: listening %v, exit %d\n%s", listening, code, log)
+	}
+	if b, _ := os.ReadFile(readme); string(b) != "not a secret\n" {
+		t.Fatalf("agent.secret was overwritten (%d bytes now)", len(b))
+	}
+}
+
+// A read-only config directory (a ConfigMap in Kubernetes): the error
+// names --secret-file.
+func TestServeSecretFileReadOnlyDefault(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes into a read-only directory")
+	}
+	dir := t.TempDir()
+	cfg := agentConfig(t, dir)
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	log, listening, code := startServe(t, "--config", cfg, "--listen", freeLoopbackAddr(t))
+	if listening || code != 1 || !strings.Contains(log, "permission denied") || !strings.Contains(log, "--secret-file") {
+		t.Errorf("serve with a read-only config directory: listening %v, exit %d\n%s", listening, code, log)
+	}
+}
+
+// --socket-group with a socket directory the group cannot enter: the
+// agent starts, and warns.
+func TestServeWarnsUnreachableSocketGroup(t *testing.T) {
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getegid()))
+	if err != nil {
+		t.Skip("no name for our group:", err)
+	}
+	dir := t.TempDir()
+	cfg := agentConfig(t, dir)
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(run, "jwkctl.sock")
+	log, listening, code := startServe(t, "--config", cfg, "--listen", "unix:"+sock, "--socket-group", g.Name)
+	if !listening {
+		t.Fatalf("serve exited %d\n%s", code, log)
+	}
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "directory "+run+" (") {
+		t.Errorf("no warning about %s:\n%s", run, log)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket: %v %v", fi, err)
 	}
 }

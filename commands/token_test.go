@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/devsts"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -201,3 +202,70 @@ func TestCallCommand(t *testing.T) {
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// token --agent takes the key and client settings from the agent's
+// profile: flags for them on the command line are a usage error, not
+// silently ignored; the same settings from the environment are ignored.
+// Without the secret of a TCP agent, the error names --agent-secret-file.
+func TestTokenAgentRefusesIgnoredFlags(t *testing.T) {
+	dir := t.TempDir()
+	cfg := agentConfig(t, dir)
+	addr := freeLoopbackAddr(t)
+	secretFile := filepath.Join(dir, "s", "agent.secret")
+	if err := os.Mkdir(filepath.Dir(secretFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if log, listening, code := startServe(t, "--config", cfg, "--listen", addr, "--secret-file", secretFile); !listening {
+		t.Fatalf("serve exited %d\n%s", code, log)
+	}
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(dir, "none.yaml"))
+	base := []string{"token", "--agent", addr, "--profile", "demo", "--agent-secret-file", secretFile}
+
+	for _, tc := range []struct {
+		extra []string
+		want  string
+	}{
+		{[]string{"--key", "file:other.json", "--client-id", "zz", "--dpop", "--raw"}, "--key, --client-id, --dpop do not go with --agent"},
+		{[]string{"--dpop=false"}, "--dpop does not go with --agent"},
+		{[]string{"--issuer", "https://sts.example"}, "--issuer does"},
+		{[]string{"--config", cfg}, "--config does"},
+		{[]string{"--cache"}, "--cache does"},
+		{[]string{"--passphrase-file", "pass"}, "--passphrase-file does"},
+	} {
+		out, errOut, code := runCLI(t, append(base, tc.extra...)...)
+		if code != ExitUsage || out != "" || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "the agent's profile decides") {
+			t.Errorf("token --agent %v: exit %d, stdout %d bytes, stderr %q", tc.extra, code, len(out), errOut)
+		}
+	}
+
+	// Given in the environment only: ignored, the agent's profile decides.
+	t.Setenv("JWKCTL_KEY", "file:other.json")
+	t.Setenv("JWKCTL_CLIENT_ID", "zz")
+	t.Setenv("JWKCTL_DPOP", "true")
+	out, errOut, code := runCLI(t, append(base, "--raw", "--scope", devsts.DemoScope)...)
+	if code != 0 || strings.Count(out, ".") != 2 {
+		t.Fatalf("token --agent with JWKCTL_KEY set: exit %d, stdout %d bytes, %s", code, len(out), errOut)
+	}
+	// … unless also given on the command line.
+	_, errOut, code = runCLI(t, append(base, "--key", "file:other.json")...)
+	if code != ExitUsage || !strings.Contains(errOut, "--key does not go with --agent") {
+		t.Fatalf("--key and JWKCTL_KEY: exit %d %s", code, errOut)
+	}
+
+	secret, _ := os.ReadFile(secretFile)
+	_, errOut, code = runCLI(t, "token", "--agent", addr, "--profile", "demo")
+	if code != 1 || !strings.Contains(errOut, "--agent-secret-file FILE (or JWKCTL_AGENT_SECRET_FILE)") || strings.Contains(errOut, "Authorization") {
+		t.Errorf("no secret: exit %d %s", code, errOut)
+	}
+	wrong := filepath.Join(dir, "wrong.secret")
+	if err := os.WriteFile(wrong, []byte("jwkctl-agent-secret-v1.nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, "token", "--agent", addr, "--profile", "demo", "--agent-secret-file", wrong)
+	if code != 1 || !strings.Contains(errOut, "refused the secret in "+wrong) || strings.Contains(errOut, "nope") {
+		t.Errorf("wrong secret: exit %d %s", code, errOut)
+	}
+	if strings.Contains(errOut, strings.TrimSpace(string(secret))) {
+		t.Error("the secret reached an error")
+	}
+}

@@ -49,6 +49,11 @@ var _ oauth2.TokenSource = (*AgentSource)(nil)
 // ErrAgent is returned when the agent refuses or cannot be reached.
 var ErrAgent = errors.New("token: agent")
 
+// ErrAgentUnauthorized is returned, along with ErrAgent, when a TCP agent
+// refuses a request for want of its bearer secret (AgentSource.Secret is
+// empty, or not the secret of the agent's current run).
+var ErrAgentUnauthorized = errors.New("the agent wants its bearer secret")
+
 // agentMargin is how long before expiry AgentSource stops reusing a token
 // (half the token's life, for tokens shorter than twice this).
 const agentMargin = 15 * time.Second
@@ -206,6 +211,11 @@ func (s *AgentSource) do(req *http.Request, out any, hint string) error {
 	switch {
 	case !isAgent || (resp.StatusCode != http.StatusOK && e.Error == ""):
 		return fmt.Errorf("%w at %s: the answer (%s, %s) is not from a jwkctl agent; check the address", ErrAgent, s.Addr, oneLine(resp.Status), oneLine(resp.Header.Get("Content-Type")))
+	case resp.StatusCode == http.StatusUnauthorized && e.Error == "unauthorized":
+		if s.Secret == "" {
+			return fmt.Errorf("%w at %s: %w: set Secret to the content of its secret file", ErrAgent, s.Addr, ErrAgentUnauthorized)
+		}
+		return fmt.Errorf("%w at %s: %w: it refused the secret given (the agent writes a new one at every start)", ErrAgent, s.Addr, ErrAgentUnauthorized)
 	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("%w: %s: %s (%s)", ErrAgent, oneLine(resp.Status), oneLine(e.Reason), oneLine(e.Error))
 	}

@@ -161,3 +161,34 @@ func TestAgentSourceCachesShortLivedTokens(t *testing.T) {
 		t.Fatalf("%d requests to the agent for 3 calls, want 1", n)
 	}
 }
+
+// A TCP agent's 401 is ErrAgentUnauthorized (and ErrAgent), so callers can
+// tell the user how to give the secret; the secret never shows.
+func TestAgentSourceUnauthorized(t *testing.T) {
+	addr, _ := fakeAgent(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer right" {
+			w.WriteHeader(401)
+			w.Write([]byte(`{"error":"unauthorized","reason":"send Authorization: Bearer <the content of the agent's --secret-file>"}`))
+			return
+		}
+		w.Write([]byte(`{"access_token":"at","token_type":"Bearer","expires_in":60}`))
+	})
+	for _, secret := range []string{"", "wrong-secret-value"} {
+		_, err := (&token.AgentSource{Addr: addr, Profile: "dev", Secret: secret}).Fetch(context.Background())
+		if !errors.Is(err, token.ErrAgentUnauthorized) || !errors.Is(err, token.ErrAgent) || !strings.Contains(err.Error(), addr) {
+			t.Errorf("secret %q: %v", secret, err)
+		}
+		if err != nil && secret != "" && strings.Contains(err.Error(), secret) {
+			t.Errorf("the secret reached the error: %v", err)
+		}
+	}
+	if _, err := (&token.AgentSource{Addr: addr, Profile: "dev", Secret: "right"}).Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A 401 from something else is not the agent's.
+	other, _ := fakeAgent(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "nope", 401) })
+	if _, err := (&token.AgentSource{Addr: other, Profile: "dev"}).Fetch(context.Background()); errors.Is(err, token.ErrAgentUnauthorized) {
+		t.Errorf("a plain 401: %v", err)
+	}
+}
