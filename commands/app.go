@@ -36,7 +36,7 @@ func App() *cli.App {
 		// resource URIs, scope tokens and header values, so they never
 		// split one (scopes and resources may be space-separated).
 		DisableSliceFlagSeparator: true,
-		HideHelpCommand:      true,
+		HideHelpCommand:           true,
 		Flags: []cli.Flag{
 			verboseFlag(),
 		},
