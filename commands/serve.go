@@ -49,7 +49,7 @@ func serveCommand() *cli.Command {
 
 func profileFlagsForServe() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "serve profile `NAME` (repeatable; default: every profile in the file)", EnvVars: env("profile")},
+		&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "serve profile `NAME` (repeatable, or a comma-separated list; default: every profile in the file)", EnvVars: env("profile")},
 		&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
 		&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS API `HOST:PORT` for profiles that do not set one", EnvVars: env("kms-endpoint")},
 		backendFlags()[0], // --passphrase-file, for file keys of profiles without passphrase_file
@@ -80,7 +80,7 @@ func runServe(c *cli.Context) error {
 	base := keystore.Options{Endpoint: c.String("kms-endpoint"), Passphrase: pass, Log: log}
 	metrics := agent.NewMetrics()
 	load := func(ctx context.Context) ([]*agent.Profile, error) {
-		return loadAgentProfiles(ctx, path, c.StringSlice("profile"), base, metrics, log)
+		return loadAgentProfiles(ctx, path, servedProfiles(c), base, metrics, log)
 	}
 	profiles, err := load(c.Context)
 	if err != nil {
@@ -118,7 +118,7 @@ func runServe(c *cli.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("jwkctl agent listening", "listen", addr, "profiles", strings.Join(a.Profiles(), ","))
 	if every := c.Duration("key-expiry-interval"); every > 0 {
-		go watchKeyExpiry(c.Context, path, c.StringSlice("profile"), base, metrics, log, every)
+		go watchKeyExpiry(c.Context, path, servedProfiles(c), base, metrics, log, every)
 	}
 
 	sigs := make(chan os.Signal, 1)
@@ -262,4 +262,14 @@ func currentKeyExpiry(ctx context.Context, p *profile.Profile, base keystore.Opt
 		}
 	}
 	return time.Time{}, fmt.Errorf("the key %s is not registered (or has no expiry)", s.KeyID())
+}
+
+// servedProfiles are the --profile names: repeated flags, or a list
+// separated by commas or spaces (JWKCTL_PROFILE="a,b").
+func servedProfiles(c *cli.Context) []string {
+	var out []string
+	for _, v := range c.StringSlice("profile") {
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })...)
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -362,5 +363,22 @@ func TestServeWarnsUnreachableSocketGroup(t *testing.T) {
 	}
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
 		t.Errorf("socket: %v %v", fi, err)
+	}
+}
+
+func TestServedProfiles(t *testing.T) {
+	app := App()
+	var got []string
+	for _, c := range app.Commands {
+		if c.Name == "serve" {
+			c.Action = func(ctx *cli.Context) error { got = servedProfiles(ctx); return nil }
+		}
+	}
+	t.Setenv("JWKCTL_PROFILE", "")
+	if code := Main(app, []string{"jwkctl", "serve", "--profile", "a,b", "--profile", "c", "--profile", "d e"}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !slices.Equal(got, []string{"a", "b", "c", "d", "e"}) {
+		t.Fatalf("profiles %q", got)
 	}
 }
