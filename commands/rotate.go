@@ -163,7 +163,11 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 		if err != nil {
 			return err
 		}
-		question := fmt.Sprintf("After activation, delete the old key %s from its backend? This cannot be undone.", redactURI(j.CurrentKey))
+		old := redactURI(j.CurrentKey)
+		if j.CurrentKid != "" {
+			old += " (kid " + j.CurrentKid + ")"
+		}
+		question := fmt.Sprintf("After activation, delete the old key %s from its backend? This cannot be undone.", old)
 		switch c.String("retire-by") {
 		case "delete":
 		case "disable":
@@ -171,7 +175,7 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 			if err := canDisable(j.CurrentKey); err != nil {
 				return err
 			}
-			question = fmt.Sprintf("After activation, disable the old key %s in its backend? It will refuse to sign until enabled again.", redactURI(j.CurrentKey))
+			question = fmt.Sprintf("After activation, disable the old key %s in its backend? It will refuse to sign until enabled again.", old)
 		default:
 			return cli.Exit(fmt.Sprintf("--retire-by must be delete or disable, not %q", c.String("retire-by")), ExitUsage)
 		}
@@ -234,6 +238,9 @@ func printJournal(c *cli.Context, j *rotation.Journal) {
 	fmt.Fprintf(tw, "profile\t%s (client %s)\n", j.Profile, j.ClientID)
 	fmt.Fprintf(tw, "step\t%s\n", j.Step)
 	fmt.Fprintf(tw, "current key\t%s\n", redactURI(j.CurrentKey))
+	if j.CurrentKid != "" {
+		fmt.Fprintf(tw, "current kid\t%s\n", j.CurrentKid)
+	}
 	fmt.Fprintf(tw, "new key\t%s\n", redactURI(j.NewKey))
 	if j.NewKid != "" {
 		fmt.Fprintf(tw, "new kid\t%s\n", j.NewKid)

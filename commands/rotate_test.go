@@ -267,3 +267,59 @@ func TestKeysExpiryErrorsAreUnknown(t *testing.T) {
 		t.Fatalf("help does not document exit code 3:\n%s", out)
 	}
 }
+
+// The audit's case, from the command line: the docs' offline rehearsal
+// with the config's key relative to the config file, rotate and retire run
+// from another directory that has other keys at the same relative paths.
+// Only the profile's old key is deleted.
+func TestRotateRelativeKeyFromAnotherDirectory(t *testing.T) {
+	demo := filepath.Join(t.TempDir(), "demo")
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	old, err := keystore.Generate(t.Context(), keystore.GenerateRequest{URI: keystore.MustParse("file:" + filepath.Join(demo, "client.json")), Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, stop, err := devsts.Start(devsts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	sts.EnableSelvbetjening()
+	if err := sts.RegisterClient("demo", []jose.JSONWebKey{{Key: old.Public()}}, []string{devsts.DemoScope, devsts.SelvbetjeningScope}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(demo, "config.yaml")
+	os.WriteFile(cfg, []byte("profiles:\n  demo:\n    issuer: "+sts.Issuer()+"\n    client_id: demo\n    key: file:client.json\n    dpop: true\n    scopes: [nhn:demo-api/read]\n"), 0o600)
+	other := t.TempDir()
+	var decoys []string
+	for _, p := range []string{"client.json", "demo/client.json"} {
+		k, err := keystore.Generate(t.Context(), keystore.GenerateRequest{URI: keystore.MustParse("file:" + filepath.Join(other, p)), Spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoys = append(decoys, k.URI().String())
+	}
+	t.Chdir(other)
+	t.Setenv("JWKCTL_CONFIG", cfg)
+	t.Setenv("JWKCTL_JOURNAL_DIR", filepath.Join(t.TempDir(), "journal"))
+
+	if out, errOut, code := runCLI(t, "rotate", "run", "--profile", "demo", "--overlap", "1m"); code != 0 {
+		t.Fatalf("rotate run: %d\n%s%s", code, out, errOut)
+	}
+	b, _ := os.ReadFile(cfg)
+	if !strings.Contains(string(b), "key: file:client-") {
+		t.Fatalf("the new key is not written relative to the config file:\n%s", b)
+	}
+	out, errOut, code := runCLI(t, "rotate", "resume", "--profile", "demo", "--retire", "--force-retire", "--yes")
+	if code != 0 || !strings.Contains(out, "old key "+old.URI().String()) {
+		t.Fatalf("retire: %d\n%s%s", code, out, errOut)
+	}
+	for _, d := range decoys {
+		if _, err := keystore.Open(t.Context(), d, keystore.Options{}); err != nil {
+			t.Errorf("a key in the working directory was touched: %v", err)
+		}
+	}
+	if _, err := keystore.Open(t.Context(), old.URI().String(), keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
+		t.Errorf("the profile's old key after retire: %v", err)
+	}
+}

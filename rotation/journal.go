@@ -54,11 +54,17 @@ type Journal struct {
 	Issuer   string `json:"issuer"`
 	Endpoint string `json:"selvbetjening_endpoint"`
 	// JWKAsString sends the JWK as a JSON string (older NHN samples).
-	JWKAsString bool   `json:"jwk_as_string,omitempty"`
-	Step        Step   `json:"step"`
-	CurrentKey  string `json:"current_key"`
+	JWKAsString bool `json:"jwk_as_string,omitempty"`
+	Step        Step `json:"step"`
+	// CurrentKey is the old key's URI, a file key by its absolute path, so
+	// the journal names the same key from any working directory.
+	CurrentKey string `json:"current_key"`
+	// CurrentKid is the old key's kid (RFC 7638 thumbprint) at plan time.
+	// Retire deletes or disables only a key with this kid.
+	CurrentKid string `json:"current_kid,omitempty"`
 	// NewKey is the new key's URI as planned (for KMS, the crypto key),
-	// then, once generated, its full URI (with id or version).
+	// then, once generated, its full URI (with id or version). A file key
+	// is named by its absolute path.
 	NewKey string `json:"new_key"`
 	Alg    string `json:"alg"`
 	Bits   int    `json:"bits,omitempty"`
@@ -70,8 +76,12 @@ type Journal struct {
 	Expiration        *time.Time      `json:"expiration,omitempty"`
 	Overlap           Duration        `json:"overlap"`
 	ActivatedAt       *time.Time      `json:"activated_at,omitempty"`
-	RetiredAt         *time.Time      `json:"retired_at,omitempty"`
-	History           []Event         `json:"history"`
+	// RetireStartedAt is set, and saved, once the old key's kid was
+	// checked and right before it is deleted or disabled: only then may a
+	// resumed retire take a missing old key for one it removed itself.
+	RetireStartedAt *time.Time `json:"retire_started_at,omitempty"`
+	RetiredAt       *time.Time `json:"retired_at,omitempty"`
+	History         []Event    `json:"history"`
 }
 
 // Event is one line of the journal's history.

@@ -1,11 +1,13 @@
 package rotation
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -154,18 +156,32 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The journal names file keys by absolute path: the profile's are
+	// already (relative to the config file), and a relative --new-key is
+	// relative to the working directory, like every key flag.
+	curKey, err := absKey(p.Key)
+	if err != nil {
+		return nil, err
+	}
+	curKid, err := signer.Thumbprint(cur.Key().Public())
+	if err != nil {
+		return nil, err
+	}
 	newKey := req.NewKey
 	if newKey == "" {
-		if newKey, err = deriveNewKey(p.Key, r.now()); err != nil {
-			return nil, err
-		}
+		newKey, err = deriveNewKey(curKey, r.now())
+	} else {
+		newKey, err = absKey(newKey)
+	}
+	if err != nil {
+		return nil, err
 	}
 	u, err := keystore.Parse(newKey)
 	if err != nil {
 		return nil, err
 	}
 	j := &Journal{Version: 1, Profile: r.Profile, ClientID: p.ClientID, Issuer: p.Issuer, Step: Planned,
-		CurrentKey: p.Key, NewKey: newKey, Alg: string(a), Bits: bits, Overlap: Duration{req.Overlap}}
+		CurrentKey: curKey, CurrentKid: curKid, NewKey: newKey, Alg: string(a), Bits: bits, Overlap: Duration{req.Overlap}}
 	if j.Overlap.Duration == 0 {
 		j.Overlap.Duration = DefaultOverlap
 	}
@@ -208,12 +224,29 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return nil, fmt.Errorf("rotation: check the new key: %w", err)
 	}
-	j.History = append(j.History, Event{At: r.now(), Step: Planned, Note: fmt.Sprintf("rotate %s from %s to %s (%s)", p.ClientID, redact(p.Key), redact(newKey), a)})
+	j.History = append(j.History, Event{At: r.now(), Step: Planned, Note: fmt.Sprintf("rotate %s from %s (kid %s) to %s (%s)", p.ClientID, redact(curKey), curKid, redact(newKey), a)})
 	if err := r.Store.Save(j); err != nil {
 		return nil, err
 	}
-	r.log().Info("rotation planned", "profile", r.Profile, "current", redact(p.Key), "new", redact(newKey), "alg", string(a))
+	r.log().Info("rotation planned", "profile", r.Profile, "current", redact(curKey), "current_kid", curKid, "new", redact(newKey), "alg", string(a))
 	return j, nil
+}
+
+// absKey returns uri with a relative file path made absolute against the
+// working directory; other URIs unchanged.
+func absKey(uri string) (string, error) {
+	u, err := keystore.Parse(uri)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != keystore.SchemeFile || filepath.IsAbs(u.Path) {
+		return uri, nil
+	}
+	abs, err := filepath.Abs(u.Path)
+	if err != nil {
+		return "", fmt.Errorf("rotation: %w", err)
+	}
+	return (&keystore.URI{Scheme: keystore.SchemeFile, Path: abs}).String(), nil
 }
 
 func redact(uri string) string {
@@ -515,7 +548,7 @@ func (r *Runner) selfTest(ctx context.Context, j *Journal, p *profile.Profile) (
 func (r *Runner) selvbetjening(ctx context.Context, j *Journal, p *profile.Profile, key string) (*Client, error) {
 	q := r.keyProfile(p).Clone()
 	q.Key, q.DPoP, q.Scopes, q.Resources = key, true, []string{Scope}, nil
-	if key != p.Key {
+	if !sameKey(key, p.Key) {
 		q.Alg = j.Alg
 	}
 	tc, err := profile.NewClient(ctx, q, profile.ClientOptions{Backend: r.Backend})
@@ -631,6 +664,15 @@ var ErrOverlap = errors.New("rotation: the overlap period has not passed")
 // ErrInUse: the old key cannot be retired while a profile uses it.
 var ErrInUse = errors.New("rotation: the old key is still in use")
 
+// ErrNotOldKey: the key at the old key's URI is not the key this rotation
+// replaced (another kid), or the journal cannot tell; retire touches
+// nothing.
+var ErrNotOldKey = errors.New("rotation: not the old key of this rotation")
+
+// ErrOldKeyMissing: the old key is not in its backend although no retire
+// of it was started; retire touches nothing.
+var ErrOldKeyMissing = errors.New("rotation: the old key is missing")
+
 func (r *Runner) retire(ctx context.Context, j *Journal, f *profile.File, p *profile.Profile, force bool) (string, error) {
 	if j.ActivatedAt != nil && !force {
 		if until := j.ActivatedAt.Add(j.Overlap.Duration); r.now().Before(until) {
@@ -646,6 +688,25 @@ func (r *Runner) retire(ctx context.Context, j *Journal, f *profile.File, p *pro
 	if err != nil {
 		return "", err
 	}
+	gone, err := r.checkOldKey(ctx, j, opts)
+	if err != nil {
+		return "", err
+	}
+	old := redact(j.CurrentKey) + " (kid " + j.CurrentKid + ")"
+	if gone {
+		now := r.now()
+		j.RetiredAt = &now
+		return "old key " + old + " was already removed by an interrupted retire; its registration expires in Selvbetjening on its own", nil
+	}
+	if j.RetireStartedAt == nil {
+		// Recorded before the side effect: a resumed retire that finds
+		// the key gone knows it was this rotation that removed it.
+		now := r.now()
+		j.RetireStartedAt = &now
+		if err := r.Store.Save(j); err != nil {
+			return "", err
+		}
+	}
 	if err := r.hook(Retired, false); err != nil {
 		return "", err
 	}
@@ -657,8 +718,9 @@ func (r *Runner) retire(ctx context.Context, j *Journal, f *profile.File, p *pro
 		}
 		how = "disabled in its backend (jwkctl keys enable undoes it)"
 	} else {
-		// Not found: an interrupted run deleted it already (for Cloud
-		// KMS: the version is already scheduled for destruction).
+		// Not found: the key was there a moment ago with the right kid,
+		// so it is gone now (for Cloud KMS: the version is already
+		// scheduled for destruction by an interrupted run).
 		err := keystore.Delete(ctx, j.CurrentKey, opts)
 		if err != nil && !errors.Is(err, keystore.ErrNotFound) {
 			return "", err
@@ -669,7 +731,55 @@ func (r *Runner) retire(ctx context.Context, j *Journal, f *profile.File, p *pro
 	}
 	now := r.now()
 	j.RetiredAt = &now
-	return "old key " + redact(j.CurrentKey) + " " + how + "; its registration expires in Selvbetjening on its own", nil
+	return "old key " + old + " " + how + "; its registration expires in Selvbetjening on its own", nil
+}
+
+// checkOldKey makes sure the key at the journal's old URI is the key this
+// rotation replaced: it opens it and compares its kid with the one
+// recorded at plan time. gone is true when the key is not there and an
+// earlier retire of this rotation was started (so removed it). Every
+// error means nothing may be deleted or disabled.
+func (r *Runner) checkOldKey(ctx context.Context, j *Journal, opts keystore.Options) (gone bool, err error) {
+	u, err := keystore.Parse(j.CurrentKey)
+	if err != nil {
+		return false, err
+	}
+	if j.CurrentKid == "" || (u.Scheme == keystore.SchemeFile && !filepath.IsAbs(u.Path)) {
+		// Planned by an older jwkctl: no kid, and a relative path that was
+		// resolved against whatever the working directory was.
+		return false, fmt.Errorf("%w: the journal does not record the old key's kid (the rotation was planned by an older jwkctl), so it cannot tell whether %s is still that key; nothing was deleted or disabled. "+
+			"Check the key (jwkctl keys public --key '%s'), delete it by hand if it is the old one (jwkctl keys delete --key '%s'), then jwkctl rotate abort --profile %s",
+			ErrNotOldKey, u, u, u, j.Profile)
+	}
+	key, err := keystore.Open(ctx, j.CurrentKey, opts)
+	switch {
+	case err == nil:
+		kid, terr := signer.Thumbprint(key.Public())
+		if c, ok := key.(io.Closer); ok {
+			c.Close()
+		}
+		if terr != nil {
+			return false, terr
+		}
+		if kid != j.CurrentKid {
+			return false, fmt.Errorf("%w: %s holds the key with kid %s, but this rotation replaced kid %s; nothing was deleted or disabled (find the old key with jwkctl keys list, or if it is gone for good drop the journal with jwkctl rotate abort --profile %s)",
+				ErrNotOldKey, u, kid, j.CurrentKid, j.Profile)
+		}
+		return false, nil
+	case errors.Is(err, keystore.ErrNotFound):
+		if j.RetireStartedAt != nil {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: %s (kid %s) is not in its backend, and this rotation never started to retire it, so it was moved or removed by someone else; nothing was deleted or disabled (if it is gone for good, drop the journal with jwkctl rotate abort --profile %s): %w",
+			ErrOldKeyMissing, u, j.CurrentKid, j.Profile, err)
+	case j.RetireStartedAt != nil && u.Scheme == keystore.SchemeGCPKMS && u.GCPKMS.VersionName() != "":
+		// An interrupted retire disabled the version or scheduled its
+		// destruction, so KMS no longer gives its public key. The kid was
+		// checked when that retire started, and KMS never reuses a
+		// version's name: it is still the old key.
+		return false, nil
+	}
+	return false, fmt.Errorf("rotation: the old key %s could not be opened to check its kid (nothing was deleted or disabled): %w", u, err)
 }
 
 // Abort drops the journal. Keys are left where they are; the note says
@@ -771,9 +881,13 @@ func keyUsers(f *profile.File, key string) []string {
 	return users
 }
 
-// sameKey reports whether two URIs name the same key: file paths compared
-// absolute and clean, PKCS#11 URIs by their path attributes (token,
-// object, id, …; not module or PIN source), KMS URIs by resource name.
+// sameKey reports whether two URIs may name the same key, by what they
+// name rather than how they are spelt: file paths absolute and clean (or
+// the same file through a link), PKCS#11 URIs by token, object and id (not
+// module, PIN source or the order of attributes), KMS URIs by resource
+// name. When two PKCS#11 URIs cannot be told apart (one names the object
+// by label, the other by id) they count as the same: the answer guards a
+// deletion.
 func sameKey(a, b string) bool {
 	ua, err := keystore.Parse(a)
 	if err != nil {
@@ -787,21 +901,30 @@ func sameKey(a, b string) bool {
 	case keystore.SchemeFile:
 		pa, erra := filepath.Abs(ua.Path)
 		pb, errb := filepath.Abs(ub.Path)
-		return erra == nil && errb == nil && pa == pb
+		if erra != nil || errb != nil {
+			return false
+		}
+		if pa == pb {
+			return true
+		}
+		fa, erra := os.Stat(pa)
+		fb, errb := os.Stat(pb)
+		return erra == nil && errb == nil && os.SameFile(fa, fb)
 	case keystore.SchemePKCS11:
-		return pkcs11Path(ua) == pkcs11Path(ub)
+		return samePKCS11(ua.PKCS11, ub.PKCS11)
+	case keystore.SchemeGCPKMS:
+		return ua.GCPKMS.Name() == ub.GCPKMS.Name()
 	}
 	return ua.String() == ub.String()
 }
 
-func pkcs11Path(u *keystore.URI) string {
-	a := *u.PKCS11
-	a.ModulePath, a.ModuleName, a.PinSource, a.PinValue = "", "", "", ""
-	a.Other = nil
-	for _, o := range u.PKCS11.Other {
-		if !o.Query {
-			a.Other = append(a.Other, o)
-		}
+func samePKCS11(a, b *keystore.PKCS11Attrs) bool {
+	differ := func(x, y string) bool { return x != "" && y != "" && x != y }
+	if differ(a.Token, b.Token) || differ(a.Serial, b.Serial) {
+		return false
 	}
-	return (&keystore.URI{Scheme: keystore.SchemePKCS11, PKCS11: &a}).String()
+	if a.HasID && b.HasID && !bytes.Equal(a.ID, b.ID) {
+		return false
+	}
+	return !differ(a.Object, b.Object)
 }

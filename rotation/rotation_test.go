@@ -627,16 +627,18 @@ func TestSameClientTwoProfiles(t *testing.T) {
 	if err := f.tokenWith(t, f.oldKey); err != nil {
 		t.Fatalf("token with the old key after a refused retirement: %v", err)
 	}
-	// Once twin moved over (written as a relative path, the same file),
-	// retirement goes ahead.
+	// Named by a relative path (relative to the config file's directory,
+	// spelt with ./), it is still the same file.
 	pf, _ = profile.Load(f.config)
-	wd, _ := os.Getwd()
-	rel, err := filepath.Rel(wd, strings.TrimPrefix(f.oldKey, "file://"))
+	rel, err := filepath.Rel(filepath.Dir(f.config), strings.TrimPrefix(f.oldKey, "file://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pf.Profiles["twin"].Key = "file:" + rel
+	pf.Profiles["twin"].Key = "file:./" + rel
 	pf.Save(f.config)
+	if b, _ := os.ReadFile(f.config); !strings.Contains(string(b), "key: file:./"+rel+"\n") {
+		t.Fatalf("twin's relative key not written as given:\n%s", b)
+	}
 	r.DisableOld = false
 	if _, err := r.Run(context.Background(), rotation.Retired, true); !errors.Is(err, rotation.ErrInUse) {
 		t.Fatalf("retire while twin names the old key by a relative path: %v", err)
@@ -770,4 +772,179 @@ func TestAbortNotes(t *testing.T) {
 			t.Fatalf("abort: %q", note)
 		}
 	})
+}
+
+// genKey makes an ES256 key file at path and returns its URI and kid.
+func genKey(t *testing.T, path string) (string, string) {
+	t.Helper()
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	k, err := keystore.Generate(context.Background(), keystore.GenerateRequest{URI: keystore.MustParse("file:" + path), Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := signer.Thumbprint(k.Public())
+	return k.URI().String(), kid
+}
+
+// The audit's case: a profile names its key by a path relative to the
+// config file, and rotate runs from other directories, one of which has
+// another key at that relative path. The journal records the key the
+// profile means (absolute path and kid), activation keeps the profile's
+// relative style, and retire deletes the old key, never the other one.
+func TestRelativeKeyFromAnotherDirectory(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "setup.json"), jose.ES256, 0, keystore.Options{})
+	// The client's real key, next to the config file, named relative to it.
+	cfgDir := filepath.Dir(f.config)
+	oldURI, oldKid := genKey(t, filepath.Join(cfgDir, "client.json"))
+	k, _ := keystore.Open(context.Background(), oldURI, keystore.Options{})
+	pub, _ := signer.PublicJWK(k.Public(), jose.ES256)
+	if err := f.sts.RegisterClient(clientID, []jose.JSONWebKey{pub}, []string{devsts.DemoScope, devsts.SelvbetjeningScope}); err != nil {
+		t.Fatal(err)
+	}
+	pf, _ := profile.Load(f.config)
+	pf.Profiles["prod"].Key = "file:client.json"
+	if err := pf.Save(f.config); err != nil {
+		t.Fatal(err)
+	}
+	// Another directory with another key at the same relative path.
+	other := t.TempDir()
+	decoy, decoyKid := genKey(t, filepath.Join(other, "client.json"))
+	t.Chdir(other)
+
+	r := f.runner(nil)
+	j, err := r.Plan(context.Background(), rotation.PlanRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.CurrentKey != oldURI || j.CurrentKid != oldKid || j.CurrentKid == decoyKid {
+		t.Fatalf("journal's old key %s (kid %s), want %s (kid %s)", j.CurrentKey, j.CurrentKid, oldURI, oldKid)
+	}
+	if u, _ := keystore.Parse(j.NewKey); u == nil || u.Path != filepath.Join(cfgDir, filepath.Base(u.Path)) || !filepath.IsAbs(u.Path) {
+		t.Fatalf("new key %s, want an absolute path next to the old key", j.NewKey)
+	}
+	if j, err = r.Run(context.Background(), rotation.Activated, false); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(f.config)
+	if want := "key: file:" + filepath.Base(strings.TrimPrefix(j.NewKey, "file://")) + "\n"; !strings.Contains(string(b), want) {
+		t.Fatalf("the activated profile lost its relative style; want %q in:\n%s", want, b)
+	}
+	if f.profileKey(t) != j.NewKey {
+		t.Fatalf("profile key %s, want %s", f.profileKey(t), j.NewKey)
+	}
+	// Retire from yet another directory.
+	t.Chdir(t.TempDir())
+	if j, err = f.runner(nil).Run(context.Background(), rotation.Retired, true); err != nil || j.Step != rotation.Retired {
+		t.Fatalf("retire: %v", err)
+	}
+	if _, err := keystore.Open(context.Background(), decoy, keystore.Options{}); err != nil {
+		t.Fatalf("the other directory's key was touched: %v", err)
+	}
+	if _, err := keystore.Open(context.Background(), oldURI, keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("the old key after retirement: %v", err)
+	}
+}
+
+// activated rotates the fixture's profile up to activation.
+func (f *fixture) activated(t *testing.T) *rotation.Runner {
+	t.Helper()
+	r := f.runner(nil)
+	if _, err := r.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(context.Background(), rotation.Activated, false); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Retire deletes only the key the rotation replaced: another key at the
+// old key's URI, a missing old key (no retire started), or a journal
+// without the old kid stops it with nothing deleted or disabled.
+func TestRetireChecksTheOldKey(t *testing.T) {
+	refused := func(t *testing.T, f *fixture, r *rotation.Runner, want error, text string) {
+		t.Helper()
+		for _, disable := range []bool{false, true} {
+			r.DisableOld = disable
+			j, err := r.Run(context.Background(), rotation.Retired, true)
+			if !errors.Is(err, want) || !strings.Contains(err.Error(), text) || !strings.Contains(err.Error(), "nothing was deleted or disabled") {
+				t.Fatalf("retire (disable=%v): %v; want %v mentioning %q", disable, err, want, text)
+			}
+			if j.Step != rotation.Activated || j.RetiredAt != nil || j.RetireStartedAt != nil {
+				t.Fatalf("journal after a refused retire: %+v", j)
+			}
+		}
+		if j, _ := f.journal.Load("prod"); j.Step != rotation.Activated || j.RetireStartedAt != nil {
+			t.Fatalf("saved journal after a refused retire: %+v", j)
+		}
+	}
+	t.Run("another key at the old URI", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		r := f.activated(t)
+		path := strings.TrimPrefix(f.oldKey, "file://")
+		os.Remove(path)
+		_, otherKid := genKey(t, path)
+		refused(t, f, r, rotation.ErrNotOldKey, "kid "+otherKid)
+		if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); err != nil {
+			t.Fatalf("the other key was deleted: %v", err)
+		}
+	})
+	t.Run("old key missing, no retire started", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		r := f.activated(t)
+		os.Remove(strings.TrimPrefix(f.oldKey, "file://"))
+		refused(t, f, r, rotation.ErrOldKeyMissing, "never started to retire it")
+	})
+	t.Run("journal without the old kid", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		r := f.activated(t)
+		j, _ := f.journal.Load("prod")
+		j.CurrentKid = ""
+		f.journal.Save(j)
+		refused(t, f, r, rotation.ErrNotOldKey, "older jwkctl")
+		if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); err != nil {
+			t.Fatalf("the old key was deleted: %v", err)
+		}
+	})
+	t.Run("the right key", func(t *testing.T) {
+		f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+		r := f.activated(t)
+		j, err := r.Run(context.Background(), rotation.Retired, true)
+		if err != nil || j.RetireStartedAt == nil || !strings.Contains(j.History[len(j.History)-1].Note, f.oldKid) {
+			t.Fatalf("retire: %v %+v", err, j)
+		}
+	})
+}
+
+// A KMS version an interrupted retire disabled no longer gives its public
+// key, so its kid cannot be checked again; KMS never reuses a version's
+// name and the kid was checked when that retire started, so the resumed
+// retire finishes. Without a started retire, the same state is refused.
+func TestKMSCrashAfterDisableResumes(t *testing.T) {
+	_, kmsOpts := startKMS(t)
+	f := newFixture(t, kmsKey, jose.ES256, 0, kmsOpts)
+	r := f.activated(t)
+	if err := keystore.SetEnabled(context.Background(), f.oldKey, false, kmsOpts); err != nil {
+		t.Fatal(err)
+	}
+	r.DisableOld = true
+	if _, err := r.Run(context.Background(), rotation.Retired, true); err == nil || !strings.Contains(err.Error(), "nothing was deleted or disabled") {
+		t.Fatalf("retire of a version disabled by someone else: %v", err)
+	}
+	keystore.SetEnabled(context.Background(), f.oldKey, true, kmsOpts)
+	crashing := f.runner(func(s rotation.Step, after bool) error {
+		if s == rotation.Retired && after {
+			return errCrash
+		}
+		return nil
+	})
+	crashing.DisableOld = true
+	if _, err := crashing.Run(context.Background(), rotation.Retired, true); !errors.Is(err, errCrash) {
+		t.Fatalf("crash right after the disable: %v", err)
+	}
+	r = f.runner(nil)
+	r.DisableOld = true
+	if j, err := r.Run(context.Background(), rotation.Retired, true); err != nil || j.Step != rotation.Retired {
+		t.Fatalf("resume after a crash inside the KMS disable: %v", err)
+	}
 }

@@ -59,7 +59,7 @@ func OpenSigner(ctx context.Context, p *Profile, uri, alg string, o ClientOption
 // NewClient opens p's key (and DPoP key) and builds its token client.
 func NewClient(ctx context.Context, p *Profile, o ClientOptions) (*token.Client, error) {
 	if err := p.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("profile: %w", err)
 	}
 	s, err := OpenSigner(ctx, p, p.Key, p.Alg, o)
 	if err != nil {

@@ -2,8 +2,12 @@
 // (DefaultPath, usually ~/.config/jwkctl/config.yaml) that maps a name
 // such as "helseid-test" to an issuer, client id, key URI, scopes and the
 // other client settings, so commands need not repeat flags. Profiles never
-// hold secrets. Save is atomic, so key rotation can switch a profile's key
-// without a window where the file is half written.
+// hold secrets. Relative paths in a profile are relative to the config
+// file's directory; Load makes them absolute, so every command means the
+// same keys from any working directory, and refuses a config file that
+// anyone but its owner (or root) can change. Save is atomic, so key
+// rotation can switch a profile's key without a window where the file is
+// half written, and keeps relative paths relative.
 //
 //	f, _ := profile.Load(path)
 //	p, _ := f.Get("helseid-test")

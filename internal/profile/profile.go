@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -24,19 +25,22 @@ var ErrSecret = errors.New("profile: secrets are not stored in profiles")
 // Profile is one client at one authorization server. No field holds a
 // secret: key URIs may name a pin-source file, never a pin-value.
 type Profile struct {
-	Issuer        string   `yaml:"issuer,omitempty"`
-	TokenEndpoint string   `yaml:"token_endpoint,omitempty"`
-	Audience      string   `yaml:"audience,omitempty"`
-	ClientID      string   `yaml:"client_id,omitempty"`
-	Key           string   `yaml:"key,omitempty"`
-	Alg           string   `yaml:"alg,omitempty"`
-	DPoP          bool     `yaml:"dpop,omitempty"`
-	DPoPKey       string   `yaml:"dpop_key,omitempty"`
-	Scopes        []string `yaml:"scopes,omitempty"`
-	Resources     []string `yaml:"resources,omitempty"`
-	ParentOrg     string   `yaml:"parent_org,omitempty"`
-	ChildOrg      string   `yaml:"child_org,omitempty"`
+	Issuer        string `yaml:"issuer,omitempty"`
+	TokenEndpoint string `yaml:"token_endpoint,omitempty"`
+	Audience      string `yaml:"audience,omitempty"`
+	ClientID      string `yaml:"client_id,omitempty"`
+	Key           string `yaml:"key,omitempty"`
+	Alg           string `yaml:"alg,omitempty"`
+	DPoP          bool   `yaml:"dpop,omitempty"`
+	DPoPKey       string `yaml:"dpop_key,omitempty"`
+	// Scopes and Resources are a YAML list, or one space-separated string.
+	Scopes    StringList `yaml:"scopes,omitempty"`
+	Resources StringList `yaml:"resources,omitempty"`
+	ParentOrg string     `yaml:"parent_org,omitempty"`
+	ChildOrg  string     `yaml:"child_org,omitempty"`
 	// PassphraseFile names the file that holds a file key's passphrase.
+	// Load makes a relative path absolute against the config file's
+	// directory, as it does for the file paths in key URIs.
 	PassphraseFile string `yaml:"passphrase_file,omitempty"`
 	// KMSEndpoint overrides the Cloud KMS endpoint (fakes, private endpoints).
 	KMSEndpoint string `yaml:"kms_endpoint,omitempty"`
@@ -48,10 +52,24 @@ type Profile struct {
 }
 
 // File is the whole config file.
+//
+// Relative paths in a profile (file: key URIs, a PKCS#11 URI's
+// pin-source=file: and module-path, passphrase_file) are relative to the
+// config file's directory, as in a kubeconfig: Load makes them absolute,
+// so the profiles it returns mean the same keys from any working
+// directory. Save writes an unchanged value as it was written, and a
+// changed one in the style of the value it replaces (a relative path stays
+// relative to the config file's directory).
 type File struct {
 	// Default is the profile used when none is named.
 	Default  string              `yaml:"default,omitempty"`
 	Profiles map[string]*Profile `yaml:"profiles"`
+
+	// dir is the absolute directory of the file Load read, or of the one
+	// Save last wrote; written holds the profiles as they stand in that
+	// file, before relative paths were resolved.
+	dir     string
+	written map[string]*Profile
 }
 
 // DefaultPath is $JWKCTL_CONFIG, else $XDG_CONFIG_HOME/jwkctl/config.yaml,
@@ -70,16 +88,21 @@ func DefaultPath() (string, error) {
 	return filepath.Join(h, ".config", "jwkctl", "config.yaml"), nil
 }
 
+// ErrInsecure is returned for a config file that someone other than its
+// owner (or root) can change: whoever can write it can point a profile at
+// another issuer or key.
+var ErrInsecure = errors.New("profile: insecure config file")
+
 // Load reads path. A missing file gives an empty File and an error that
-// wraps fs.ErrNotExist, so callers that need no profile can ignore it.
+// wraps fs.ErrNotExist, so callers that need no profile can ignore it. A
+// file that group or others may write, or that is owned by someone other
+// than the current user or root, is refused (ErrInsecure). Relative paths
+// in the profiles are made absolute against the file's directory.
 func Load(path string) (*File, error) {
 	f := &File{Profiles: map[string]*Profile{}}
-	b, err := os.ReadFile(path)
+	b, err := readConfig(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return f, fmt.Errorf("profile: config file %s: %w", path, fs.ErrNotExist)
-		}
-		return f, fmt.Errorf("profile: %w", err)
+		return f, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -101,7 +124,67 @@ func Load(path string) (*File, error) {
 	if f.Default != "" && f.Profiles[f.Default] == nil {
 		return f, fmt.Errorf("profile: %s: default profile %q is not defined", path, f.Default)
 	}
+	dir, err := absDir(path)
+	if err != nil {
+		return f, err
+	}
+	f.dir, f.written = dir, make(map[string]*Profile, len(f.Profiles))
+	for name, p := range f.Profiles {
+		f.written[name] = p.Clone()
+		p.resolve(dir)
+	}
 	return f, nil
+}
+
+// readConfig reads the config file after checking that only its owner,
+// the current user or root, can change it.
+func readConfig(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("profile: config file %s: %w", path, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("profile: config file %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o, so others can change its issuers and key URIs; fix it with: chmod go-w %s",
+			ErrInsecure, path, perm, shellQuote(path))
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if uid := os.Getuid(); int(st.Uid) != uid && st.Uid != 0 {
+			return nil, fmt.Errorf("%w: %s is owned by uid %d, not by you (uid %d) or root, so its owner can change its issuers and key URIs; use a copy you own, or have root own it (sudo chown root %s)",
+				ErrInsecure, path, st.Uid, uid, shellQuote(path))
+		}
+	}
+	b, err := io.ReadAll(fh)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return b, nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func absDir(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("profile: %w", err)
+	}
+	return filepath.Dir(abs), nil
 }
 
 // Get returns the named profile, or with an empty name the default one
@@ -149,15 +232,27 @@ func (f *File) Set(name string, p *Profile) error {
 	return nil
 }
 
-// Validate refuses secrets: a key URI with a pin-value.
+// Validate refuses secrets: a key URI with a pin-value. The error wraps
+// ErrSecret and never holds the PIN.
 func (p *Profile) Validate() error {
 	for _, k := range []struct{ field, v string }{{"key", p.Key}, {"dpop_key", p.DPoPKey}, {"next_key", p.NextKey}} {
 		if hasPinValue(k.v) {
-			return fmt.Errorf("%w: %s has a pin-value; use pin-source=FILE or JWKCTL_PIN instead", ErrSecret, k.field)
+			return &secretError{field: k.field}
 		}
 	}
 	return nil
 }
+
+// secretError says which entry holds a PIN and what to write instead; it
+// wraps ErrSecret without repeating its "profile:" prefix, since callers
+// already name the profile.
+type secretError struct{ field string }
+
+func (e *secretError) Error() string {
+	return e.field + " has a pin-value, and the config file holds no secrets: in the key URI use pin-source=file:/path/to/pin-file or pin-source=env:VARIABLE instead"
+}
+
+func (e *secretError) Unwrap() error { return ErrSecret }
 
 func hasPinValue(uri string) bool {
 	l := strings.ToLower(uri)
@@ -166,7 +261,9 @@ func hasPinValue(uri string) bool {
 
 // Save writes f to path atomically: a temp file in the same directory,
 // fsync, rename, mode 0600; the directory is created 0700. Profiles with a
-// secret are refused before anything is written.
+// secret are refused before anything is written. Paths keep the form they
+// had in the file Load read (see File): a relative key path that rotation
+// replaced is written relative to path's directory.
 func (f *File) Save(path string) error {
 	for _, name := range f.Names() {
 		if p := f.Profiles[name]; p != nil {
@@ -178,11 +275,29 @@ func (f *File) Save(path string) error {
 	if f.Default != "" && f.Profiles[f.Default] == nil {
 		return fmt.Errorf("profile: default profile %q is not defined", f.Default)
 	}
+	absdir, err := absDir(path)
+	if err != nil {
+		return err
+	}
+	out := &File{Default: f.Default, Profiles: make(map[string]*Profile, len(f.Profiles))}
+	for name, p := range f.Profiles {
+		var w *Profile
+		if f.dir == absdir {
+			// Relative paths as written mean the same only in the same
+			// directory; elsewhere the absolute paths are written.
+			w = f.written[name]
+		}
+		if p == nil {
+			p = &Profile{}
+		}
+		out.Profiles[name] = restyle(p, w, absdir)
+	}
 	var buf bytes.Buffer
 	buf.WriteString("# jwkctl profiles. No secrets here: key URIs name pin-source files, never pin-values.\n")
+	buf.WriteString("# Relative paths are relative to this file's directory.\n")
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(f); err != nil {
+	if err := enc.Encode(out); err != nil {
 		return fmt.Errorf("profile: encode: %w", err)
 	}
 	if err := enc.Close(); err != nil {
@@ -211,6 +326,7 @@ func (f *File) Save(path string) error {
 		_ = d.Sync() // make the rename durable where the OS allows it
 		d.Close()
 	}
+	f.dir, f.written = absdir, out.Profiles
 	return nil
 }
 

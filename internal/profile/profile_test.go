@@ -136,3 +136,197 @@ func TestDefaultPath(t *testing.T) {
 		t.Errorf("HOME: %s", p)
 	}
 }
+
+// writeConfig writes a config file (mode 0600) into dir.
+func writeConfig(t *testing.T, dir, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Relative paths in a profile are relative to the config file's
+// directory, not to the working directory of whoever runs jwkctl.
+func TestRelativePathsAgainstConfigDir(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, `profiles:
+  a:
+    key: file:client.json
+    dpop_key: file:./keys/dpop.json
+    next_key: file:../elsewhere/next.json
+    passphrase_file: secrets/pass
+  hsm:
+    key: pkcs11:token=t;object=k?module-path=lib/softhsm2.so&pin-source=file:hsm.pin
+    dpop_key: pkcs11:token=t;object=d?module-path=libsofthsm2.so&pin-source=env:PIN
+  abs:
+    key: file:///etc/jwkctl/client.json
+    passphrase_file: /etc/jwkctl/pass
+  kms:
+    key: gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1
+`)
+	// From somewhere else entirely, with the config named by a relative path.
+	wd := t.TempDir()
+	t.Chdir(wd)
+	rel, err := filepath.Rel(wd, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.Profiles["a"]
+	for _, c := range []struct{ field, got, want string }{
+		{"key", a.Key, "file://" + filepath.Join(dir, "client.json")},
+		{"dpop_key", a.DPoPKey, "file://" + filepath.Join(dir, "keys", "dpop.json")},
+		{"next_key", a.NextKey, "file://" + filepath.Join(filepath.Dir(dir), "elsewhere", "next.json")},
+		{"passphrase_file", a.PassphraseFile, filepath.Join(dir, "secrets", "pass")},
+		{"pkcs11 key", f.Profiles["hsm"].Key, "pkcs11:token=t;object=k?module-path=" + filepath.Join(dir, "lib", "softhsm2.so") + "&pin-source=file:" + filepath.Join(dir, "hsm.pin")},
+		{"pkcs11 without relative paths", f.Profiles["hsm"].DPoPKey, "pkcs11:token=t;object=d?module-path=libsofthsm2.so&pin-source=env:PIN"},
+		{"absolute key", f.Profiles["abs"].Key, "file:///etc/jwkctl/client.json"},
+		{"absolute passphrase_file", f.Profiles["abs"].PassphraseFile, "/etc/jwkctl/pass"},
+		{"kms key", f.Profiles["kms"].Key, "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %q, want %q", c.field, c.got, c.want)
+		}
+	}
+}
+
+// Save writes an unchanged path as it was written, and a changed one in
+// the style of the one it replaces: rotation keeps a relative key
+// relative to the config file.
+func TestSaveKeepsPathStyle(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, `profiles:
+  a:
+    key: file:./keys/client.json
+    dpop_key: file:dpop.json
+    passphrase_file: pass
+  b:
+    key: file:keys/b.json
+  c:
+    key: file:keys/c.json
+`)
+	t.Chdir(t.TempDir())
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Profiles["a"].Key = "file://" + filepath.Join(dir, "keys", "client-20270101-000000.json") // rotated, same directory
+	f.Profiles["b"].Key = "file:///srv/keys/b2.json"                                            // moved out of the config's directory
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	text := string(b)
+	for _, want := range []string{
+		"key: file:./keys/client-20270101-000000.json\n", "dpop_key: file:dpop.json\n", "passphrase_file: pass\n",
+		"key: file:///srv/keys/b2.json\n", "key: file:keys/c.json\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("saved file lacks %q:\n%s", want, text)
+		}
+	}
+	again, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := again.Profiles["a"].Key, f.Profiles["a"].Key; got != want {
+		t.Errorf("key after a round trip: %s, want %s", got, want)
+	}
+	// Written into another directory, the paths keep their meaning: absolute.
+	other := filepath.Join(t.TempDir(), "copy.yaml")
+	if err := again.Save(other); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := Load(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(copied.Profiles, again.Profiles) {
+		t.Errorf("a copy in another directory names other files:\n%+v\n%+v", copied.Profiles["a"], again.Profiles["a"])
+	}
+}
+
+// A config file others can change is refused, like a key file others can
+// read: whoever writes it chooses the issuer and the key.
+func TestLoadRefusesWritableConfig(t *testing.T) {
+	for _, mode := range []os.FileMode{0o666, 0o664, 0o620, 0o602} {
+		path := writeConfig(t, t.TempDir(), "profiles:\n  a:\n    issuer: https://x\n")
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "chmod go-w "+path) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("mode %04o: %v; want one line with ErrInsecure and the chmod fix", mode, err)
+		}
+	}
+	for _, mode := range []os.FileMode{0o600, 0o644, 0o400} {
+		path := writeConfig(t, t.TempDir(), "profiles:\n  a:\n    issuer: https://x\n")
+		os.Chmod(path, mode)
+		if _, err := Load(path); err != nil {
+			t.Errorf("mode %04o: %v", mode, err)
+		}
+	}
+	if os.Getuid() == 0 {
+		// Only root can hand a file to someone else.
+		path := writeConfig(t, t.TempDir(), "profiles:\n  a:\n    issuer: https://x\n")
+		if err := os.Chown(path, 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "owned by uid 4242") {
+			t.Errorf("config owned by another user: %v", err)
+		}
+	}
+}
+
+// The pin-value refusal says what to write instead, in the URI syntax
+// jwkctl reads, and names the profile once.
+func TestPinValueMessage(t *testing.T) {
+	path := writeConfig(t, t.TempDir(), "profiles:\n  demo:\n    key: pkcs11:token=t;object=k?pin-value=1234\n")
+	_, err := Load(path)
+	if !errors.Is(err, ErrSecret) {
+		t.Fatalf("err = %v, want ErrSecret", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "JWKCTL_PIN") || !strings.Contains(msg, "pin-source=file:") || !strings.Contains(msg, "pin-source=env:") ||
+		strings.Count(msg, "profile") != 1 || !strings.Contains(msg, `profile "demo"`) || strings.Contains(msg, "1234") {
+		t.Errorf("message %q", msg)
+	}
+}
+
+// scopes (and resources) may be a space-separated string, as in OAuth's
+// scope parameter, as well as a list.
+func TestScopesAsString(t *testing.T) {
+	path := writeConfig(t, t.TempDir(), `profiles:
+  s:
+    scopes: a b
+    resources: https://api.example/
+  l:
+    scopes: [a, b]
+    resources:
+      - https://api.example/
+  e:
+    scopes: ""
+`)
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"s", "l"} {
+		p := f.Profiles[name]
+		if !reflect.DeepEqual([]string(p.Scopes), []string{"a", "b"}) || !reflect.DeepEqual([]string(p.Resources), []string{"https://api.example/"}) {
+			t.Errorf("profile %s: scopes %q, resources %q", name, p.Scopes, p.Resources)
+		}
+	}
+	if s := f.Profiles["e"].Scopes; s != nil {
+		t.Errorf("empty scopes: %q", s)
+	}
+	bad := writeConfig(t, t.TempDir(), "profiles:\n  m:\n    scopes:\n      a: b\n")
+	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "scopes") || !strings.Contains(err.Error(), "space-separated") || !strings.Contains(err.Error(), "line 4") {
+		t.Errorf("scopes as a mapping: %v", err)
+	}
+}

@@ -1,0 +1,44 @@
+package rotation
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// sameKey compares what two URIs name, not how they are spelt.
+func TestSameKey(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.MkdirAll(filepath.Join(dir, "demo"), 0o700)
+	os.WriteFile(filepath.Join(dir, "demo", "client.json"), []byte("{}"), 0o600)
+	os.Symlink(filepath.Join(dir, "demo", "client.json"), filepath.Join(dir, "link.json"))
+	abs := "file://" + filepath.Join(dir, "demo", "client.json")
+	const kms = "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1"
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"file:./demo/client.json", "file:demo/client.json", true},
+		{"file:./demo/client.json", abs, true},
+		{"file:demo//client.json", "file:demo/x/../client.json", true},
+		{"file:link.json", abs, true},
+		{"file:demo/client.json", "file:demo/other.json", false},
+		{"pkcs11:token=t;object=k?module-path=/a.so&pin-source=env:P", "pkcs11:object=k;token=t;type=private?module-path=/b.so", true},
+		{"pkcs11:token=t;object=k;id=%01", "pkcs11:token=t;id=%01", true},
+		{"pkcs11:token=t;object=k", "pkcs11:token=t;id=%01", true}, // cannot tell: counts as the same
+		{"pkcs11:token=t;object=k", "pkcs11:token=t;object=k2", false},
+		{"pkcs11:token=t;object=k;id=%01", "pkcs11:token=t;object=k;id=%02", false},
+		{"pkcs11:token=t;object=k", "pkcs11:token=u;object=k", false},
+		{kms, "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1", true},
+		{kms, "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/2", false},
+		{kms, abs, false},
+	} {
+		if got := sameKey(c.a, c.b); got != c.same {
+			t.Errorf("sameKey(%s, %s) = %v, want %v", c.a, c.b, got, c.same)
+		}
+		if got := sameKey(c.b, c.a); got != c.same {
+			t.Errorf("sameKey(%s, %s) = %v, want %v", c.b, c.a, got, c.same)
+		}
+	}
+}
