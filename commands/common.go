@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/file"
 )
 
 // envPrefix names every flag's environment variable: --client-id is
@@ -79,31 +80,10 @@ func backendOptions(c *cli.Context) (keystore.Options, error) {
 	return opts, nil
 }
 
-// readPassphraseFile reads a passphrase from a file, without the final
-// newline.
-func readPassphraseFile(f string) ([]byte, error) {
-	fi, err := os.Stat(f)
-	if err != nil {
-		return nil, fmt.Errorf("read passphrase file: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: passphrase file %s has mode %04o; fix it with: chmod 600 %s", keystore.ErrInsecure, f, fi.Mode().Perm(), f)
-	}
-	b, err := os.ReadFile(f)
-	if err != nil {
-		return nil, fmt.Errorf("read passphrase file: %w", err)
-	}
-	p := []byte(strings.TrimRight(string(b), "\r\n"))
-	if len(p) == 0 {
-		return nil, fmt.Errorf("passphrase file %s is empty", f)
-	}
-	return p, nil
-}
-
 // passphrase reads --passphrase-file, else JWKCTL_PASSPHRASE, else nil.
 func passphrase(c *cli.Context) ([]byte, error) {
 	if f := c.Path("passphrase-file"); f != "" {
-		return readPassphraseFile(f)
+		return file.ReadPassphraseFile(f)
 	}
 	if p, ok := os.LookupEnv(envPrefix + "PASSPHRASE"); ok {
 		if p == "" {

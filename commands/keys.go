@@ -249,7 +249,7 @@ func runKeysImport(c *cli.Context) error {
 	}
 	var fromPass []byte
 	if f := c.Path("from-passphrase-file"); f != "" {
-		if fromPass, err = readPassphraseFile(f); err != nil {
+		if fromPass, err = file.ReadPassphraseFile(f); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/jwkctl/jwkctl/assertion"
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/file"
 	"github.com/jwkctl/jwkctl/signer"
 	"github.com/jwkctl/jwkctl/token"
 )
@@ -304,11 +305,11 @@ func (r *Runner) keyOptions(p *profile.Profile) (keystore.Options, error) {
 		o.Endpoint = p.KMSEndpoint
 	}
 	if o.Passphrase == nil && p.PassphraseFile != "" {
-		b, err := os.ReadFile(p.PassphraseFile)
+		b, err := file.ReadPassphraseFile(p.PassphraseFile)
 		if err != nil {
-			return o, fmt.Errorf("rotation: passphrase file of profile %s: %w", r.Profile, err)
+			return o, fmt.Errorf("rotation: profile %s: %w", r.Profile, err)
 		}
-		o.Passphrase = []byte(strings.TrimRight(string(b), "\r\n"))
+		o.Passphrase = b
 	}
 	return o, nil
 }

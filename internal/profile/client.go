@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/file"
 	"github.com/jwkctl/jwkctl/signer"
 	"github.com/jwkctl/jwkctl/token"
 )
@@ -32,11 +31,11 @@ func OpenSigner(ctx context.Context, p *Profile, uri, alg string, o ClientOption
 		opts.Endpoint = p.KMSEndpoint
 	}
 	if p.PassphraseFile != "" {
-		b, err := os.ReadFile(p.PassphraseFile)
+		b, err := file.ReadPassphraseFile(p.PassphraseFile)
 		if err != nil {
-			return nil, fmt.Errorf("profile: passphrase file: %w", err)
+			return nil, fmt.Errorf("profile: %w", err)
 		}
-		opts.Passphrase = []byte(strings.TrimRight(string(b), "\r\n"))
+		opts.Passphrase = b
 	}
 	key, err := keystore.Open(ctx, uri, opts)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/jwkctl/jwkctl/keystore"
 )
 
 func TestSaveLoadRoundTrip(t *testing.T) {
@@ -328,5 +330,21 @@ func TestScopesAsString(t *testing.T) {
 	bad := writeConfig(t, t.TempDir(), "profiles:\n  m:\n    scopes:\n      a: b\n")
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "scopes") || !strings.Contains(err.Error(), "space-separated") || !strings.Contains(err.Error(), "line 4") {
 		t.Errorf("scopes as a mapping: %v", err)
+	}
+}
+
+// A profile's passphrase_file is held to the same rule as key files: only
+// its owner may read it.
+func TestPassphraseFileReadableByOthersRefused(t *testing.T) {
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "pass")
+	if err := os.WriteFile(pf, []byte("secret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(pf, 0o644)
+	p := &Profile{Key: "file:" + filepath.Join(dir, "k.json"), PassphraseFile: pf}
+	_, err := OpenSigner(t.Context(), p, p.Key, "", ClientOptions{})
+	if !errors.Is(err, keystore.ErrInsecure) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("passphrase file at 0644: %v", err)
 	}
 }
