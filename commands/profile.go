@@ -36,7 +36,7 @@ func clientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "token-endpoint", Usage: "token endpoint `URL`, skipping discovery", EnvVars: env("token-endpoint")},
 		&cli.StringFlag{Name: "audience", Usage: "the assertion's aud, a `URI` (default: the issuer, else the token endpoint)", EnvVars: env("audience")},
 		&cli.StringSliceFlag{Name: "scope", Usage: "`SCOPES` to ask for, space separated or repeated", EnvVars: env("scope")},
-		&cli.StringSliceFlag{Name: "resource", Usage: "resource indicator `URI` (RFC 8707), repeatable", EnvVars: env("resource")},
+		&cli.StringSliceFlag{Name: "resource", Usage: "resource indicator `URI` (RFC 8707), repeated or space separated", EnvVars: env("resource")},
 		&cli.BoolFlag{Name: "dpop", Usage: "ask for a DPoP-bound token (RFC 9449); proofs are signed with --dpop-key, else --key", EnvVars: env("dpop")},
 		&cli.StringFlag{Name: "dpop-key", Usage: "key `URI` for DPoP proofs (implies --dpop)", EnvVars: env("dpop-key")},
 		&cli.StringFlag{Name: "parent-org", Usage: "multi-tenant client: the parent organisation `ORGNR` it acts for (HelseID assertion_details)", EnvVars: env("parent-org")},
@@ -111,7 +111,7 @@ func resolveProfile(c *cli.Context) (*profile.Profile, error) {
 		p.Scopes = splitSpaces(c.StringSlice("scope"))
 	}
 	if c.IsSet("resource") {
-		p.Resources = c.StringSlice("resource")
+		p.Resources = splitSpaces(c.StringSlice("resource")) // URIs hold no spaces
 	}
 	if p.DPoPKey != "" {
 		p.DPoP = true

@@ -86,7 +86,7 @@ func TestCommasStayInValues(t *testing.T) {
 	}))
 	defer rec.Close()
 	_, errOut, code := runCLI(t, "call", "--key", key, "--client-id", "cli-client", "--token-endpoint", rec.URL+"/connect/token", "--audience", sts.srv.URL,
-		"--resource", "https://api.example.no/a,b", "--resource", "nhn:cp-api", "--scope", "nhn:x/a,b nhn:y",
+		"--resource", "https://api.example.no/a,b nhn:cp-api", "--scope", "nhn:x/a,b nhn:y",
 		"--header", "Accept-Language: nb, en;q=0.5", api.URL+"/x")
 	if code != 0 {
 		t.Fatalf("call: %d %s", code, errOut)
