@@ -187,7 +187,7 @@ func TestAgentSourceUnauthorized(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A 401 from something else is not the agent's.
-	other, _ := fakeAgent(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "nope", 401) })
+	other, _ := fakeAgent(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "nope", http.StatusUnauthorized) })
 	if _, err := (&token.AgentSource{Addr: other, Profile: "dev"}).Fetch(context.Background()); errors.Is(err, token.ErrAgentUnauthorized) {
 		t.Errorf("a plain 401: %v", err)
 	}
