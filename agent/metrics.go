@@ -2,6 +2,9 @@ package agent
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -95,13 +98,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // CountSignatures wraps a key so its signatures are counted under its
-// backend's scheme.
+// backend's scheme. The wrapper keeps the key's optional abilities (its
+// algorithms, its recorded alg, r‖s signing), so a wrapped key signs
+// exactly as the key itself would.
 func (m *Metrics) CountSignatures(k keystore.Key) keystore.Key {
-	c := m.signatures.WithLabelValues(k.URI().Scheme)
-	if r, ok := k.(keystore.AlgRestricted); ok {
-		return &countedRestricted{counted{k, c}, r}
-	}
-	return &counted{k, c}
+	return &counted{k, m.signatures.WithLabelValues(k.URI().Scheme)}
 }
 
 type counted struct {
@@ -109,14 +110,46 @@ type counted struct {
 	c prometheus.Counter
 }
 
+var (
+	_ keystore.AlgRestricted = (*counted)(nil)
+	_ keystore.AlgRecorder   = (*counted)(nil)
+	_ keystore.ConcatSigner  = (*counted)(nil)
+)
+
 func (k *counted) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
 	k.c.Inc()
 	return k.Key.Sign(r, d, o)
 }
 
-type countedRestricted struct {
-	counted
-	r keystore.AlgRestricted
+// Algs forwards keystore.AlgRestricted; nil means any algorithm.
+func (k *counted) Algs() []jose.SignatureAlgorithm {
+	if r, ok := k.Key.(keystore.AlgRestricted); ok {
+		return r.Algs()
+	}
+	return nil
 }
 
-func (k *countedRestricted) Algs() []jose.SignatureAlgorithm { return k.r.Algs() }
+// RecordedAlg forwards keystore.AlgRecorder.
+func (k *counted) RecordedAlg() jose.SignatureAlgorithm {
+	if r, ok := k.Key.(keystore.AlgRecorder); ok {
+		return r.RecordedAlg()
+	}
+	return ""
+}
+
+// SignConcat forwards keystore.ConcatSigner, or converts the key's DER.
+func (k *counted) SignConcat(d []byte, o crypto.SignerOpts) ([]byte, error) {
+	if cs, ok := k.Key.(keystore.ConcatSigner); ok {
+		k.c.Inc()
+		return cs.SignConcat(d, o)
+	}
+	ec, ok := k.Public().(*ecdsa.PublicKey)
+	if !ok {
+		return nil, errors.New("agent: r‖s signing needs an ECDSA key")
+	}
+	der, err := k.Sign(rand.Reader, d, o)
+	if err != nil {
+		return nil, err
+	}
+	return keystore.ECDSAConcat(der, (ec.Curve.Params().BitSize+7)/8)
+}
