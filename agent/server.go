@@ -22,6 +22,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/assertion"
 	"github.com/jwkctl/jwkctl/internal/loopback"
+	"github.com/jwkctl/jwkctl/token"
 )
 
 // TokenResponse is what GET /v1/token answers: the cached token and how
@@ -201,23 +202,14 @@ func Listen(addr, group string) (net.Listener, error) {
 // only when it holds an earlier agent secret. The prefix is part of the
 // secret (clients send the file's content as it is), and all of it is
 // RFC 6750 b64token characters.
-const SecretPrefix = "jwkctl-agent-secret-v1."
+const SecretPrefix = token.AgentSecretPrefix
 
 // secretLen is the length of the random part: 32 bytes, base64url.
 var secretLen = base64.RawURLEncoding.EncodedLen(32)
 
-// IsSecret reports whether b is the content of an agent secret file: the
-// prefix and 43 base64url characters (or, as agents before the prefix
-// wrote them, the 43 characters alone), with at most one trailing newline.
-func IsSecret(b []byte) bool {
-	s := strings.TrimSuffix(string(b), "\n")
-	s = strings.TrimPrefix(s, SecretPrefix)
-	if len(s) != secretLen {
-		return false
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	return err == nil && len(raw) == 32
-}
+// IsSecret reports whether b is the content of an agent secret file (see
+// token.IsAgentSecret).
+func IsSecret(b []byte) bool { return token.IsAgentSecret(b) }
 
 // WriteSecret makes a random bearer secret and writes it to path, mode
 // 0600, replacing an earlier agent secret there. It refuses anything else

@@ -83,7 +83,7 @@ func expiresText(t time.Time) string {
 
 // agentFlags are the token flags that go with --agent: the agent's
 // profile decides the key, the client and the rest.
-var agentFlags = map[string]bool{"agent": true, "agent-secret-file": true, "profile": true, "scope": true, "raw": true, "help": true}
+var agentFlags = map[string]bool{"agent": true, "agent-secret-file": true, "profile": true, "scope": true, "raw": true, "help": true, "verbose": true}
 
 // runTokenFromAgent asks a running agent instead of signing here.
 func runTokenFromAgent(c *cli.Context, addr string) error {
@@ -96,11 +96,11 @@ func runTokenFromAgent(c *cli.Context, addr string) error {
 	src := &token.AgentSource{Addr: addr, Profile: c.String("profile"), Scopes: splitSpaces(c.StringSlice("scope"))}
 	secretFile := c.Path("agent-secret-file")
 	if secretFile != "" {
-		b, err := os.ReadFile(secretFile)
+		b, err := readAgentSecret(secretFile)
 		if err != nil {
-			return fmt.Errorf("--agent-secret-file: %w", err)
+			return err
 		}
-		src.Secret = strings.TrimSpace(string(b))
+		src.Secret = b
 	}
 	t, err := src.Fetch(c.Context)
 	if errors.Is(err, token.ErrAgentUnauthorized) {
@@ -205,3 +205,22 @@ type anyValue struct{}
 
 func (*anyValue) String() string   { return "" }
 func (*anyValue) Set(string) error { return nil }
+
+// readAgentSecret reads an agent's secret file, and refuses (before
+// anything is sent) a file that does not hold one: a mistyped path must
+// never send a key file's content as a bearer token.
+func readAgentSecret(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--agent-secret-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
+		return "", fmt.Errorf("--agent-secret-file: %w", err)
+	}
+	if !token.IsAgentSecret(b) {
+		return "", cli.Exit(fmt.Sprintf("--agent-secret-file %s does not hold a jwkctl agent secret (the file `jwkctl serve` writes at start, its --secret-file); not sending it", path), ExitUsage)
+	}
+	return strings.TrimSuffix(string(b), "\n"), nil
+}

@@ -246,6 +246,11 @@ func TestTokenAgentRefusesIgnoredFlags(t *testing.T) {
 	if code != 0 || strings.Count(out, ".") != 2 {
 		t.Fatalf("token --agent with JWKCTL_KEY set: exit %d, stdout %d bytes, %s", code, len(out), errOut)
 	}
+	// -v goes with --agent, and names the ignored variables (not itself).
+	out, errOut, code = runCLI(t, append(base, "--raw", "-v")...)
+	if code != 0 || out == "" || !strings.Contains(errOut, "JWKCTL_KEY") || strings.Contains(errOut, "JWKCTL_VERBOSE") {
+		t.Fatalf("token --agent -v: exit %d, stderr %s", code, errOut)
+	}
 	// … unless also given on the command line.
 	_, errOut, code = runCLI(t, append(base, "--key", "file:other.json")...)
 	if code != ExitUsage || !strings.Contains(errOut, "--key does not go with --agent") {
@@ -258,12 +263,21 @@ func TestTokenAgentRefusesIgnoredFlags(t *testing.T) {
 		t.Errorf("no secret: exit %d %s", code, errOut)
 	}
 	wrong := filepath.Join(dir, "wrong.secret")
-	if err := os.WriteFile(wrong, []byte("jwkctl-agent-secret-v1.nope\n"), 0o600); err != nil {
+	if err := os.WriteFile(wrong, []byte("jwkctl-agent-secret-v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, errOut, code = runCLI(t, "token", "--agent", addr, "--profile", "demo", "--agent-secret-file", wrong)
-	if code != 1 || !strings.Contains(errOut, "refused the secret in "+wrong) || strings.Contains(errOut, "nope") {
+	if code != 1 || !strings.Contains(errOut, "refused the secret in "+wrong) || strings.Contains(errOut, "AAAA") {
 		t.Errorf("wrong secret: exit %d %s", code, errOut)
+	}
+	// A file that is not an agent secret (here a key file) is never sent.
+	notSecret := filepath.Join(dir, "key.json")
+	if err := os.WriteFile(notSecret, []byte(`{"kty":"EC","d":"private-part"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, "token", "--agent", addr, "--profile", "demo", "--agent-secret-file", notSecret)
+	if code != ExitUsage || !strings.Contains(errOut, "does not hold a jwkctl agent secret") || strings.Contains(errOut, "private-part") {
+		t.Errorf("key file as the secret: exit %d %s", code, errOut)
 	}
 	if strings.Contains(errOut, strings.TrimSpace(string(secret))) {
 		t.Error("the secret reached an error")

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,6 +193,9 @@ func (s *AgentSource) Proof(ctx context.Context, method, rawURL, accessToken, no
 // such, without its body.
 func (s *AgentSource) do(req *http.Request, out any, hint string) error {
 	if s.Secret != "" {
+		if !IsAgentSecret([]byte(s.Secret)) {
+			return fmt.Errorf("%w: Secret is not a jwkctl agent secret (the content of the file the agent writes at start); not sending it", ErrAgent)
+		}
 		req.Header.Set("Authorization", "Bearer "+s.Secret)
 	}
 	resp, err := s.hc.Do(req)
@@ -223,4 +227,22 @@ func (s *AgentSource) do(req *http.Request, out any, hint string) error {
 		return fmt.Errorf("%w at %s: the answer is not from a jwkctl agent (%v)", ErrAgent, s.Addr, err)
 	}
 	return nil
+}
+
+// AgentSecretPrefix starts every bearer secret a jwkctl agent makes.
+const AgentSecretPrefix = "jwkctl-agent-secret-v1."
+
+// IsAgentSecret reports whether b is the content of a jwkctl agent's
+// secret file: AgentSecretPrefix and 43 base64url characters (or, as
+// agents before the prefix wrote them, the 43 characters alone), with at
+// most one trailing newline. Clients check it before sending a file's
+// content as a bearer secret, so a mistyped path never sends a key.
+func IsAgentSecret(b []byte) bool {
+	s := strings.TrimSuffix(string(b), "\n")
+	s = strings.TrimPrefix(s, AgentSecretPrefix)
+	if len(s) != base64.RawURLEncoding.EncodedLen(32) {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil && len(raw) == 32
 }

@@ -67,12 +67,12 @@ func TestAgentSourceRefusesNonLoopback(t *testing.T) {
 			calls["Fetch, live context"] = func(s *token.AgentSource) error { _, err := s.Fetch(context.Background()); return err }
 		}
 		for name, call := range calls {
-			src := &token.AgentSource{Addr: a, Profile: "dev", Secret: "s3cret-value"}
+			src := &token.AgentSource{Addr: a, Profile: "dev", Secret: testSecret}
 			err := call(src)
 			if !errors.Is(err, token.ErrAgent) || !strings.Contains(err.Error(), "not loopback") {
 				t.Errorf("%s %s: %v, want a refusal of the non-loopback address", name, a, err)
 			}
-			if err != nil && strings.Contains(err.Error(), "s3cret-value") {
+			if err != nil && strings.Contains(err.Error(), testSecret) {
 				t.Errorf("%s %s: the error carries the secret", name, a)
 			}
 		}
@@ -88,7 +88,7 @@ func TestAgentSourceRefusesNonLoopback(t *testing.T) {
 	}
 	// Loopback in its forms works.
 	for _, a := range []string{addr, "localhost:" + port} {
-		src := &token.AgentSource{Addr: a, Profile: "dev", Secret: "s3cret-value"}
+		src := &token.AgentSource{Addr: a, Profile: "dev", Secret: testSecret}
 		if _, err := src.Fetch(context.Background()); err != nil {
 			t.Errorf("%s: %v", a, err)
 		}
@@ -167,14 +167,14 @@ func TestAgentSourceCachesShortLivedTokens(t *testing.T) {
 func TestAgentSourceUnauthorized(t *testing.T) {
 	addr, _ := fakeAgent(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if r.Header.Get("Authorization") != "Bearer right" {
+		if r.Header.Get("Authorization") != "Bearer "+testSecret {
 			w.WriteHeader(401)
 			w.Write([]byte(`{"error":"unauthorized","reason":"send Authorization: Bearer <the content of the agent's --secret-file>"}`))
 			return
 		}
 		w.Write([]byte(`{"access_token":"at","token_type":"Bearer","expires_in":60}`))
 	})
-	for _, secret := range []string{"", "wrong-secret-value"} {
+	for _, secret := range []string{"", otherSecret} {
 		_, err := (&token.AgentSource{Addr: addr, Profile: "dev", Secret: secret}).Fetch(context.Background())
 		if !errors.Is(err, token.ErrAgentUnauthorized) || !errors.Is(err, token.ErrAgent) || !strings.Contains(err.Error(), addr) {
 			t.Errorf("secret %q: %v", secret, err)
@@ -183,8 +183,21 @@ func TestAgentSourceUnauthorized(t *testing.T) {
 			t.Errorf("the secret reached the error: %v", err)
 		}
 	}
-	if _, err := (&token.AgentSource{Addr: addr, Profile: "dev", Secret: "right"}).Fetch(context.Background()); err != nil {
+	if _, err := (&token.AgentSource{Addr: addr, Profile: "dev", Secret: testSecret}).Fetch(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// Something that is not an agent secret (a key file's content, say) is
+	// never sent.
+	var got atomic.Int32
+	probe, _ := fakeAgent(t, func(w http.ResponseWriter, r *http.Request) { got.Add(1) })
+	for _, notSecret := range []string{`{"kty":"EC","d":"private"}`, "wrong-secret-value", token.AgentSecretPrefix + "short"} {
+		_, err := (&token.AgentSource{Addr: probe, Profile: "dev", Secret: notSecret}).Fetch(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "not a jwkctl agent secret") || strings.Contains(err.Error(), notSecret) {
+			t.Errorf("secret %q: %v", notSecret, err)
+		}
+	}
+	if got.Load() != 0 {
+		t.Fatalf("%d requests sent with a non-secret", got.Load())
 	}
 	// A 401 from something else is not the agent's.
 	other, _ := fakeAgent(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "nope", http.StatusUnauthorized) })
@@ -192,3 +205,9 @@ func TestAgentSourceUnauthorized(t *testing.T) {
 		t.Errorf("a plain 401: %v", err)
 	}
 }
+
+// Well-formed agent secrets for tests (not secret).
+var (
+	testSecret  = token.AgentSecretPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	otherSecret = token.AgentSecretPrefix + "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA"
+)
