@@ -110,6 +110,7 @@ type entry struct {
 	refused  bool      // lastErr is a refusal that retrying will not cure
 	retryAt  time.Time // no new exchange for callers before this, after a failure
 	timer    stopper
+	timerGen uint64 // which timer is e's own; a stale callback sees another
 	failures int
 	dropped  bool // evicted, or dropped by a reload: never scheduled again
 }
@@ -506,22 +507,29 @@ func (a *Agent) schedule(e *entry, d time.Duration) {
 	if e.dropped || a.ctx.Err() != nil {
 		return
 	}
+	e.timerGen++
+	gen := e.timerGen
 	e.timer = a.afterFunc(d, func() {
 		if !a.track() {
 			return
 		}
 		defer a.wg.Done()
-		a.tick(e)
+		a.tick(e, gen)
 	})
 }
 
 // tick is e's timer: refresh it in the background if it is refreshable
-// and its token was used, else evict it once idle.
-func (a *Agent) tick(e *entry) {
+// and its token was used, else evict it once idle. gen tells which timer
+// fired: one stopped or replaced while its callback waited for the locks
+// does nothing.
+func (a *Agent) tick(e *entry, gen uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if gen != e.timerGen {
+		return
+	}
 	e.timer = nil
 	if e.dropped || e.flight != nil {
 		return // an exchange running schedules what comes next
@@ -554,6 +562,7 @@ func (a *Agent) stopTimer(e *entry) {
 		e.timer.Stop()
 	}
 	e.timer = nil
+	e.timerGen++ // a callback already on its way finds it is not current
 }
 
 // expiries reports each cached token's expiry, for metrics.

@@ -419,3 +419,39 @@ func TestScopeSetCap(t *testing.T) {
 		t.Fatalf("%d STS calls, want 4", sts.Calls())
 	}
 }
+
+// A timer whose callback runs late — after an exchange has already
+// scheduled the next timer — does nothing: no extra STS call, and still
+// exactly one live timer for the entry.
+func TestStaleTimerCallbackIsIgnored(t *testing.T) {
+	sts := &stubSTS{}
+	a, ft, clk := newTestAgent(t, Config{}, &Profile{Name: "p", Client: sts})
+	if _, _, err := a.Token(context.Background(), "p", nil); err != nil {
+		t.Fatal(err)
+	}
+	p := ft.pending()
+	if len(p) != 1 {
+		t.Fatalf("%d timers after the first token, want 1", len(p))
+	}
+	stale := p[0]
+	// The timer fires, but its callback is held up; meanwhile an exchange
+	// runs and arms the next timer.
+	ft.mu.Lock()
+	stale.done = true
+	ft.mu.Unlock()
+	clk.Add(50 * time.Minute)
+	a.Refresh()
+	settle(t, a)
+	if sts.Calls() != 2 || len(ft.pending()) != 1 {
+		t.Fatalf("after the refresh: %d STS calls, %d timers; want 2 and 1", sts.Calls(), len(ft.pending()))
+	}
+	// A caller takes the new token, so the entry is in use.
+	if r, _, err := a.Token(context.Background(), "p", nil); err != nil || r.AccessToken != "token-2" {
+		t.Fatalf("token after the refresh: %v %v", r, err)
+	}
+	stale.f() // the late callback
+	settle(t, a)
+	if sts.Calls() != 2 || len(ft.pending()) != 1 || a.entryCount() != 1 {
+		t.Fatalf("after the late callback: %d STS calls, %d live timers, %d entries; want 2, 1 and 1", sts.Calls(), len(ft.pending()), a.entryCount())
+	}
+}
