@@ -28,11 +28,22 @@ type fastSigner struct {
 	pub    crypto.PublicKey
 	ecSize int
 
-	pool chan pkcs11.SessionHandle
-	mu   sync.Mutex
-	open int
-	max  int
+	// slots holds one token per session in use: at most max sessions
+	// are in use (so at most max are open), and a caller waits for a
+	// slot, not for a session. A slot comes back even when its session
+	// was lost and closed, so a waiter then opens a new session.
+	slots chan struct{}
+	done  chan struct{} // closed by close: waiters give up
+	max   int
+
+	mu     sync.Mutex
+	idle   []pkcs11.SessionHandle // open sessions not in use
+	closed bool
 }
+
+// errFastClosed is returned by a fast signer after close (its key was
+// reopened with a new one, or the backend was closed).
+var errFastClosed = errors.New("pkcs11: the key's signing sessions were closed")
 
 func newFastSigner(t target, id []byte, label string, pub crypto.PublicKey) (*fastSigner, error) {
 	p, err := module(t.module)
@@ -44,7 +55,8 @@ func newFastSigner(t target, id []byte, label string, pub crypto.PublicKey) (*fa
 		return nil, err
 	}
 	f := &fastSigner{p: p, slot: slot, pub: pub, max: max(2, 2*runtime.GOMAXPROCS(0))}
-	f.pool = make(chan pkcs11.SessionHandle, f.max)
+	f.slots = make(chan struct{}, f.max)
+	f.done = make(chan struct{})
 	sh, err := f.session()
 	if err != nil {
 		return nil, err
@@ -85,51 +97,69 @@ func findPrivate(p *pkcs11.Ctx, sh pkcs11.SessionHandle, id []byte, label string
 	return objs[0], nil
 }
 
-// session takes an idle session or opens a new one, up to max.
+// session takes a slot, waiting while all max are in use, and then an
+// idle session or a new one. Every session it returns goes back with put.
 func (f *fastSigner) session() (pkcs11.SessionHandle, error) {
 	select {
-	case sh := <-f.pool:
-		return sh, nil
-	default:
+	case f.slots <- struct{}{}:
+	case <-f.done:
+		return 0, errFastClosed
 	}
 	f.mu.Lock()
-	if f.open < f.max {
-		f.open++
+	if f.closed {
 		f.mu.Unlock()
-		sh, err := f.p.OpenSession(f.slot, pkcs11.CKF_SERIAL_SESSION)
-		if err != nil {
-			f.mu.Lock()
-			f.open--
-			f.mu.Unlock()
-			return 0, err
-		}
+		<-f.slots
+		return 0, errFastClosed
+	}
+	if n := len(f.idle); n > 0 {
+		sh := f.idle[n-1]
+		f.idle = f.idle[:n-1]
+		f.mu.Unlock()
 		return sh, nil
 	}
 	f.mu.Unlock()
-	return <-f.pool, nil
+	// No idle session, so every open one is in use under another slot:
+	// opening one more keeps at most max open.
+	sh, err := f.p.OpenSession(f.slot, pkcs11.CKF_SERIAL_SESSION)
+	if err != nil {
+		<-f.slots
+		return 0, err
+	}
+	return sh, nil
 }
 
-// put returns a session to the pool, or closes it after an error that
-// may have left it unusable.
+// put gives back a session and its slot. The session is kept for reuse,
+// or closed after an error that may have left it unusable or when the
+// signer was closed meanwhile.
 func (f *fastSigner) put(sh pkcs11.SessionHandle, err error) {
-	if err != nil && sessionLost(err) {
+	f.mu.Lock()
+	keep := !f.closed && (err == nil || !sessionLost(err))
+	if keep {
+		f.idle = append(f.idle, sh)
+	}
+	f.mu.Unlock()
+	if !keep {
 		_ = f.p.CloseSession(sh)
-		f.mu.Lock()
-		f.open--
+	}
+	<-f.slots
+}
+
+// close closes the idle sessions now and the ones in use when they come
+// back; waiting and later signers get errFastClosed. It does not wait for
+// signatures in flight.
+func (f *fastSigner) close() {
+	f.mu.Lock()
+	if f.closed {
 		f.mu.Unlock()
 		return
 	}
-	f.pool <- sh
-}
-
-func (f *fastSigner) close() {
-	for {
-		select {
-		case sh := <-f.pool:
-			_ = f.p.CloseSession(sh)
-		default:
-			return
-		}
+	f.closed = true
+	idle := f.idle
+	f.idle = nil
+	close(f.done)
+	f.mu.Unlock()
+	for _, sh := range idle {
+		_ = f.p.CloseSession(sh)
 	}
 }
 

@@ -34,7 +34,9 @@ type Backend struct {
 
 // session is a logged-in crypto11 context and a hash of the PIN it logged
 // in with. PKCS#11 logs in a whole application at once, so a later wrong
-// PIN would pass unnoticed; comparing hashes catches it.
+// PIN would pass unnoticed; comparing hashes catches it. This catches it
+// for the same URI spelling without touching the token; configure catches
+// it for any spelling and any Backend (see logins).
 type session struct {
 	ctx     *crypto11.Context
 	pinHash [32]byte
@@ -470,15 +472,27 @@ func (k *Key) SignConcat(digest []byte, opts crypto.SignerOpts) ([]byte, error) 
 // concat tells that an ECDSA signature is r‖s rather than DER.
 func (k *Key) sign(r io.Reader, digest []byte, opts crypto.SignerOpts) (sig []byte, concat bool, err error) {
 	sign := func() (crypto11.Signer, []byte, bool, error) {
-		k.mu.RLock()
-		s, fast := k.s, k.fast
-		k.mu.RUnlock()
-		if fast != nil {
+		for {
+			k.mu.RLock()
+			s, fast := k.s, k.fast
+			k.mu.RUnlock()
+			if fast == nil {
+				sig, err := s.Sign(r, digest, opts)
+				return s, sig, false, err
+			}
 			sig, err := fast.Sign(digest, opts)
+			if errors.Is(err, errFastClosed) {
+				// The key was reopened meanwhile and its old sessions
+				// closed: sign with what it has now.
+				k.mu.RLock()
+				moved := k.fast != fast
+				k.mu.RUnlock()
+				if moved {
+					continue
+				}
+			}
 			return s, sig, fast.ecSize > 0, err
 		}
-		sig, err := s.Sign(r, digest, opts)
-		return s, sig, false, err
 	}
 	s, sig, concat, err := sign()
 	if err == nil || !(sessionLost(err) || k.replaced()) {

@@ -3,6 +3,8 @@
 package pkcs11
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -109,6 +111,18 @@ func configure(t target) (*crypto11.Context, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Login state belongs to the application and the token, however the
+	// URI spells the token, and C_Login on a token already logged in
+	// succeeds whatever the PIN (crypto11 takes
+	// CKR_USER_ALREADY_LOGGED_IN as success). So a PIN the token will not
+	// check is checked here, against the one it was logged in with.
+	sk := slotKey{t.module, slot}
+	pinHash := sha256.Sum256([]byte(t.pin))
+	known, haveKnown := logins[sk]
+	already := loggedIn(p, slot)
+	if already && haveKnown && subtle.ConstantTimeCompare(known[:], pinHash[:]) != 1 {
+		return nil, fmt.Errorf("%w: wrong PIN for %s (not the PIN it is logged in with)", keystore.ErrPIN, t.tokenName())
+	}
 	n := int(slot)
 	c, err := crypto11.Configure(&crypto11.Config{
 		Path:       t.module,
@@ -121,7 +135,43 @@ func configure(t target) (*crypto11.Context, error) {
 	if err != nil {
 		return nil, configureError(t, err)
 	}
+	if !already {
+		// The token checked this PIN.
+		logins[sk] = pinHash
+	}
 	return c, nil
+}
+
+// slotKey names a token by what its login state belongs to: the module
+// and the slot.
+type slotKey struct {
+	module string
+	slot   uint
+}
+
+// logins holds, per module and slot, a hash of the last PIN the token
+// itself accepted from this process (a PIN given while the token was
+// already logged in proves nothing and is not kept). It is process-wide,
+// like login state: every Backend shares it. initMu guards it. An entry
+// outlives the login it came from; it is used only while the token is
+// logged in, so after a log-out the token checks the PIN again (and a
+// changed PIN works).
+var logins = map[slotKey][32]byte{}
+
+// loggedIn reports whether this application is logged in to the token in
+// slot. When it cannot tell, it says yes, so a PIN is compared with the
+// known one rather than taken on trust.
+func loggedIn(p *pkcs11.Ctx, slot uint) bool {
+	sh, err := p.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION)
+	if err != nil {
+		return true
+	}
+	defer p.CloseSession(sh)
+	info, err := p.GetSessionInfo(sh)
+	if err != nil {
+		return true
+	}
+	return info.State != pkcs11.CKS_RO_PUBLIC_SESSION && info.State != pkcs11.CKS_RW_PUBLIC_SESSION
 }
 
 // closeContext closes a crypto11 context (finalising the module when it is

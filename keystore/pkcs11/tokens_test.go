@@ -403,3 +403,72 @@ func TestTokenAttributesMustAllMatch(t *testing.T) {
 		}
 	}
 }
+
+// A wrong PIN is refused however the token is named: by another spelling
+// of its URI, or through another backend in the same process. PKCS#11
+// logs in a whole application, so the token would take any PIN once one
+// context is logged in.
+func TestWrongPINAnySpelling(t *testing.T) {
+	tok, _, ek := sharedKeys(t) // logged in with the right PIN
+	serial, manufacturer, model := tokenInfo(t, tok)
+	esc := func(s string) string { return strings.ReplaceAll(s, " ", "%20") }
+	t.Setenv("WRONG_PIN", "000000")
+	right := tok.URI("shared-ec")
+	wrong := strings.Replace(right, "env:"+softhsmtest.PINEnv, "env:WRONG_PIN", 1)
+	// Spellings no other test opens the token by.
+	spellings := []string{
+		"token=" + tok.Label + ";manufacturer=" + esc(manufacturer),
+		"serial=" + serial + ";model=" + esc(model),
+		"token=" + tok.Label + ";model=" + esc(model) + ";serial=" + serial,
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, keystore.ErrPIN) {
+			t.Errorf("%s with a wrong PIN: %v, want ErrPIN", what, err)
+		} else if strings.Contains(err.Error(), "000000") || strings.Contains(err.Error(), tok.PIN) {
+			t.Errorf("%s: the error reveals a PIN: %v", what, err)
+		}
+	}
+	for _, sp := range spellings {
+		uri := strings.Replace(wrong, "token="+tok.Label, sp, 1)
+		k, err := keystore.Open(ctx, uri, keystore.Options{})
+		refused("Open("+sp+")", err)
+		if k != nil {
+			digest := sha256.Sum256([]byte("wrong PIN"))
+			if _, err := k.Sign(rand.Reader, digest[:], crypto.SHA256); err == nil {
+				t.Errorf("a key opened with a wrong PIN by %s signs", sp)
+			}
+		}
+		_, err = keystore.List(ctx, strings.Replace(uri, ";object=shared-ec", "", 1), keystore.Options{})
+		refused("List("+sp+")", err)
+	}
+	// Another backend in the same process shares the login.
+	other := pkcs11.New()
+	_, err := other.Open(ctx, keystore.MustParse(wrong), keystore.Options{})
+	refused("a second backend's Open", err)
+	k, err := other.Open(ctx, keystore.MustParse(right), keystore.Options{})
+	if err != nil {
+		t.Fatalf("a second backend, right PIN: %v", err)
+	}
+	if !k.Public().(*ecdsa.PublicKey).Equal(ek.Public()) {
+		t.Error("the second backend found another key")
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The right PIN still opens the key by every spelling, after the
+	// wrong ones.
+	for _, sp := range spellings {
+		uri := strings.Replace(right, "token="+tok.Label, sp, 1)
+		k, err := keystore.Open(ctx, uri, keystore.Options{})
+		if err != nil {
+			t.Errorf("Open(%s) with the right PIN: %v", sp, err)
+			continue
+		}
+		digest := sha256.Sum256([]byte("right PIN"))
+		sig, err := k.Sign(rand.Reader, digest[:], crypto.SHA256)
+		if err != nil || !ecdsa.VerifyASN1(ek.Public().(*ecdsa.PublicKey), digest[:], sig) {
+			t.Errorf("Open(%s) with the right PIN: sign: %v", sp, err)
+		}
+	}
+}
