@@ -108,6 +108,20 @@ func (s *Source) Reset() {
 	s.cur.Store(nil)
 }
 
+// resetIfCurrent is Reset, but only while the cached token is still the
+// one a server refused: of many requests refused for the same old token,
+// the first resets, and the others use the new one instead of fetching
+// (and signing for) one each.
+func (s *Source) resetIfCurrent(refused string) {
+	e := s.cur.Load()
+	if e == nil || (refused != "" && e.tok.AccessToken != refused) {
+		return
+	}
+	if s.cur.CompareAndSwap(e, nil) {
+		s.skipCache.Store(true)
+	}
+}
+
 func (s *Source) get(ctx context.Context) (*entry, error) {
 	if e := s.cur.Load(); e != nil && s.c.cfg.Now().Before(e.refresh) {
 		return e, nil

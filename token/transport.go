@@ -76,7 +76,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil // cannot replay the body; let the caller see the answer
 	}
 	if retryToken {
-		t.Source.Reset()
+		t.Source.resetIfCurrent(sentToken(resp))
 	}
 	r2 := req.Clone(req.Context())
 	if req.GetBody != nil {
@@ -192,4 +192,14 @@ func closeBody(req *http.Request) {
 	if req.Body != nil {
 		req.Body.Close()
 	}
+}
+
+// sentToken is the access token the request behind resp carried ("" when
+// unknown).
+func sentToken(resp *http.Response) string {
+	if resp.Request == nil {
+		return ""
+	}
+	_, tok, _ := strings.Cut(resp.Request.Header.Get("Authorization"), " ")
+	return tok
 }

@@ -179,3 +179,61 @@ func TestOriginOf(t *testing.T) {
 		}
 	}
 }
+
+// Many requests refused for the same revoked token cost one new token,
+// not one each: a refusal that arrives after another request already got
+// the replacement does not throw the replacement away.
+func TestTransportInvalidTokenResetsOnce(t *testing.T) {
+	f := newFakeSTS(t, false)
+	src := NewSource(newClient(t, f.config(t)))
+	rs := newResourceServer(t, false)
+	const n = 6
+	var gate sync.WaitGroup
+	gate.Add(n)
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	refused, accepted := 0, 0
+	rs.valid = func(tok string) bool {
+		if tok == "at-1" {
+			gate.Done()
+			gate.Wait() // all n requests carry the revoked token
+			mu.Lock()
+			k := refused
+			refused++
+			for accepted < k { // the k-th refusal comes after k retries got through
+				cond.Wait()
+			}
+			mu.Unlock()
+			return false
+		}
+		mu.Lock()
+		accepted++
+		cond.Broadcast()
+		mu.Unlock()
+		return true
+	}
+	if _, err := src.Token(); err != nil { // at-1, cached
+		t.Fatal(err)
+	}
+	hc := NewHTTPClient(src, nil)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := hc.Get(rs.srv.URL + "/x")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := len(f.requests()); got != 2 {
+		t.Fatalf("%d token requests, want 2 (the revoked one and one replacement)", got)
+	}
+}
