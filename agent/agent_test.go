@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -348,6 +350,53 @@ func TestDPoPEndpoint(t *testing.T) {
 	if st, _ := post(`{"profile":"dpop","htm":"GET","htu":"file:///etc/passwd"}`); st != 400 {
 		t.Fatalf("non-http htu: %d", st)
 	}
+	if st, _ := post(`{"profile":"dpop","htm":"GE T","htu":"https://x"}`); st != 400 {
+		t.Fatalf("bad htm: %d", st)
+	}
+}
+
+// A key that will not sign (a disabled HSM key, say) is the agent's
+// failure, not the caller's: 500, and logged.
+func TestDPoPEndpointKeyFailure(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := signer.New(brokenKey{ec}, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, _ := assertion.NewDPoP(s, assertion.DPoPConfig{})
+	var logs strings.Builder
+	var mu sync.Mutex
+	a := agent.New(agent.Config{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))},
+		[]*agent.Profile{{Name: "dpop", Client: &fakeSTS{dpop: dp}}})
+	defer a.Close()
+	hc := unixClient(serve(t, a, ""))
+	resp, err := hc.Post("http://agent/v1/dpop", "application/json", strings.NewReader(`{"profile":"dpop","htm":"GET","htu":"https://api.example/x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(logs.String(), "CKR_KEY_FUNCTION_NOT_PERMITTED") {
+		t.Fatalf("status %d, log %q", resp.StatusCode, logs.String())
+	}
+}
+
+type brokenKey struct{ *ecdsa.PrivateKey }
+
+func (brokenKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("CKR_KEY_FUNCTION_NOT_PERMITTED")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func TestMetricsAndReload(t *testing.T) {

@@ -123,9 +123,20 @@ func (a *Agent) serveDPoP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "htu must be an http(s) URL")
 		return
 	}
+	// The caller's mistakes are 400s; once the request is sound, a failure
+	// is the agent's (the key would not sign): 500, and logged.
+	if _, err := assertion.HTU(req.URL); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	if !assertion.ValidMethod(req.Method) {
+		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("htm %q is not an HTTP method", req.Method))
+		return
+	}
 	proof, err := dp.Proof(assertion.ProofRequest{Method: req.Method, URL: req.URL, Nonce: req.Nonce, AccessToken: req.AccessToken})
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		a.cfg.Logger.Error("DPoP proof failed", "profile", p.Name, "err", err)
+		writeError(w, http.StatusInternalServerError, "proof_failed", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"proof": proof})

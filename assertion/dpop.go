@@ -90,7 +90,7 @@ func (d *DPoP) Proof(req ProofRequest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !validMethod(req.Method) {
+	if !ValidMethod(req.Method) {
 		return "", fmt.Errorf("assertion: DPoP proof needs the request's HTTP method, got %q", req.Method)
 	}
 	jti, err := newJTI(d.cfg.Rand)
@@ -110,8 +110,8 @@ func (d *DPoP) Proof(req ProofRequest) (string, error) {
 	return compact(d.s, d.headerB64, c)
 }
 
-// validMethod reports whether m is an HTTP method token (RFC 9110 §9.1).
-func validMethod(m string) bool {
+// ValidMethod reports whether m is an HTTP method token (RFC 9110 §9.1).
+func ValidMethod(m string) bool {
 	if m == "" {
 		return false
 	}
