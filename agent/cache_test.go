@@ -323,6 +323,14 @@ func TestRefusedEntryIsNotRetriedAndEvicted(t *testing.T) {
 			if sts.Calls() != 1 || a.entryCount() != 0 || len(ft.pending()) != 0 {
 				t.Fatalf("idle: %d STS calls, %d entries, %d timers; want 1, 0, 0", sts.Calls(), a.entryCount(), len(ft.pending()))
 			}
+			// A caller's unknown scope is not a refresh failure to alert on.
+			want := 1.0
+			if tc.name == "invalid_scope" {
+				want = 0
+			}
+			if got := counterValue(t, a, "jwkctl_agent_refresh_failures_total"); got != want {
+				t.Fatalf("refresh failures %v, want %v", got, want)
+			}
 		})
 	}
 }
@@ -454,4 +462,20 @@ func TestStaleTimerCallbackIsIgnored(t *testing.T) {
 	if sts.Calls() != 2 || len(ft.pending()) != 1 || a.entryCount() != 1 {
 		t.Fatalf("after the late callback: %d STS calls, %d live timers, %d entries; want 2, 1 and 1", sts.Calls(), len(ft.pending()), a.entryCount())
 	}
+}
+
+// counterValue is the value of a counter in the agent's registry (0 when
+// it has no sample yet).
+func counterValue(t *testing.T, a *Agent, name string) float64 {
+	t.Helper()
+	mfs, err := a.cfg.Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -45,7 +45,7 @@ func NewMetrics() *Metrics {
 		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_signatures_total",
 			Help: "Signatures made (client assertions and DPoP proofs), by key backend."}, []string{"backend"}),
 		refreshFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_refresh_failures_total",
-			Help: "Failed token refreshes."}, []string{"profile"}),
+			Help: "Failed token refreshes (not counting callers asking for a scope the client lacks)."}, []string{"profile"}),
 		keyExpiry: map[string]time.Time{},
 		now:       time.Now,
 		tokenDesc: prometheus.NewDesc("jwkctl_agent_token_expiry_seconds",
