@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -103,7 +104,12 @@ func profileHints(err error, name, path string) error {
 		"(is --issuer or --token-endpoint right?)", "(are issuer and token_endpoint in "+where+" right?)",
 	).Replace(err.Error())
 	var pe *rotation.ProblemError
-	if strings.HasPrefix(msg, "selvbetjening: ") && !errors.As(err, &pe) && !errors.Is(err, token.ErrDiscovery) && !strings.Contains(msg, where) {
+	var te *token.Error
+	switch {
+	case errors.Is(err, token.ErrInvalidScope) || (errors.As(err, &te) && te.Code == "invalid_scope"):
+		// HelseID gave no token for the client-secret API.
+		msg += " (the client needs the scope " + rotation.Scope + " in HelseID to ask Selvbetjening about its keys; add it to the client in Selvbetjening)"
+	case strings.HasPrefix(msg, "selvbetjening: ") && !errors.As(err, &pe) && !errors.As(err, &te) && !errors.Is(err, token.ErrDiscovery) && !strings.Contains(msg, where):
 		// No answer from the client-secret API itself.
 		msg += " (is Selvbetjening reachable? its URL is selvbetjening_url in " + where + ", else the one matching the issuer)"
 	}
@@ -129,9 +135,6 @@ func parseDays(s string) (time.Duration, error) {
 // its status; an error means the check could not be made (UNKNOWN).
 func runKeysExpiry(c *cli.Context) (int, error) {
 	name := c.String("profile")
-	if name == "" {
-		return 0, fmt.Errorf("missing --profile (or JWKCTL_PROFILE); see %s --help", c.Command.HelpName)
-	}
 	warn, err := parseDays(c.String("warn"))
 	if err != nil {
 		return 0, fmt.Errorf("--warn: %w", err)
@@ -150,12 +153,15 @@ func runKeysExpiry(c *cli.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	p, err := f.Get(name)
+	p, err := f.Get(name) // "": the config's default profile
 	if err != nil {
 		return 0, err
 	}
 	if p == nil {
-		return 0, fmt.Errorf("%w %q", profile.ErrNotFound, name)
+		return 0, fmt.Errorf("missing --profile (or JWKCTL_PROFILE), and %s names no default profile; see %s --help", path, c.Command.HelpName)
+	}
+	if name == "" {
+		name = f.Default
 	}
 	// --passphrase-file or JWKCTL_PASSPHRASE wins over the profile's
 	// passphrase_file, as in the other commands.
@@ -196,7 +202,7 @@ func runKeysExpiry(c *cli.Context) (int, error) {
 		r := row{Kid: k.Kid, Thumbprint: k.JWKThumbprint, Expiration: k.Expiration, Origin: k.Origin,
 			Current: k.JWKThumbprint == currentKid || k.Kid == currentKid}
 		if k.Expiration != nil {
-			d := int(k.Expiration.Sub(now).Hours() / 24)
+			d := daysLeft(k.Expiration.Sub(now))
 			r.DaysLeft = &d
 		}
 		if r.Current {
@@ -234,12 +240,20 @@ func expiryStatus(exp *time.Time, now time.Time, warn, crit time.Duration, profi
 		return expiryOK, "OK: the current key is registered with no expiry"
 	}
 	left := exp.Sub(now)
-	days := int(left.Hours() / 24)
+	days := daysLeft(left)
 	switch {
+	case left <= 0:
+		return expiryCritical, fmt.Sprintf("CRITICAL: the current key expired on %s; HelseID no longer accepts it: register a new key (jwkctl rotate run --profile %s)", exp.Format(time.DateOnly), profileName)
 	case left <= crit:
 		return expiryCritical, fmt.Sprintf("CRITICAL: the current key expires in %d days (%s); rotate now: jwkctl rotate run --profile %s", days, exp.Format(time.DateOnly), profileName)
 	case left <= warn:
 		return expiryWarning, fmt.Sprintf("WARNING: the current key expires in %d days (%s); plan a rotation", days, exp.Format(time.DateOnly))
 	}
 	return expiryOK, fmt.Sprintf("OK: the current key expires in %d days (%s)", days, exp.Format(time.DateOnly))
+}
+
+// daysLeft rounds a time left to whole days, so a key registered for 240
+// hours shows 10, not 9, a few seconds later.
+func daysLeft(left time.Duration) int {
+	return int(math.Round(left.Hours() / 24))
 }
