@@ -1,7 +1,9 @@
 package pkcs11
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -110,6 +112,10 @@ func readPinSource(src string) (string, error) {
 		return pin, nil
 	case "file":
 		fi, err := os.Stat(arg)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Not a PIN problem yet: say what is missing.
+			return "", fmt.Errorf("pkcs11: the pin-source file %s does not exist (write the token's user PIN into it, mode 0600)", arg)
+		}
 		if err != nil {
 			return "", fmt.Errorf("%w: pin-source file: %v", keystore.ErrPIN, err)
 		}

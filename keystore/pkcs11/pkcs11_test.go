@@ -416,6 +416,7 @@ func TestHelpfulErrors(t *testing.T) {
 		{strings.Replace(tok.URI("k"), "env:"+softhsmtest.PINEnv, "env:UNSET_PIN_VAR", 1), "UNSET_PIN_VAR is not set"},
 		{"pkcs11:token=" + tok.Label + ";object=k?pin-source=env:" + softhsmtest.PINEnv, "no PKCS#11 module"},
 		{"pkcs11:slot-id=0;object=k?module-path=" + tok.Module, "not slot-id"},
+		{"pkcs11:token=" + tok.Label + ";object=k?module-path=" + tok.Module + "&pin-source=file:/nonexistent/pin", "pin-source file /nonexistent/pin does not exist"},
 	}
 	t.Setenv("JWKCTL_PKCS11_MODULE", "")
 	for _, tt := range tests {
