@@ -454,6 +454,11 @@ func changeKey(c *cli.Context, verb, question string, do func(context.Context, s
 	if err != nil {
 		return err
 	}
+	// Only a key that is there is worth a question. (Other errors from
+	// opening it, such as a missing passphrase, do not stop a delete.)
+	if _, err := keystore.Open(c.Context, c.String("key"), opts); errors.Is(err, keystore.ErrNotFound) {
+		return err
+	}
 	if question != "" && !c.Bool("yes") {
 		q := strings.ToUpper(verb[:1]) + verb[1:] + " key " + describeKey(c, u, opts) + question
 		if err := confirm(c, verb+" "+u.String(), q); err != nil {
