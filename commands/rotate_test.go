@@ -206,6 +206,37 @@ func TestRotateRunRefusesPlanFlagsWhenPlanned(t *testing.T) {
 	}
 }
 
+// Profiles "a b" and "a_b" (one journal file under the old names) each
+// have their own rotation: resuming a_b never carries out a b's plan nor
+// switches a_b to a b's new key.
+func TestRotateProfilesWithLookalikeNamesCLI(t *testing.T) {
+	cfg, key := rotateSetup(t, nil)
+	f, err := profile.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Set("a b", f.Profiles["prod"].Clone())
+	f.Set("a_b", f.Profiles["prod"].Clone())
+	if err := f.Save(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runCLI(t, "rotate", "plan", "--profile", "a b", "--new-key", "file:"+filepath.Join(t.TempDir(), "ab.json")); code != 0 {
+		t.Fatalf("plan a b: %s", errOut)
+	}
+	for _, cmd := range []string{"resume", "status"} {
+		if _, errOut, code := runCLI(t, "rotate", cmd, "--profile", "a_b"); code == 0 || !strings.Contains(errOut, "no rotation in progress for profile a_b") {
+			t.Fatalf("rotate %s --profile a_b while a b is planned: %d %s", cmd, code, errOut)
+		}
+	}
+	if _, errOut, code := runCLI(t, "rotate", "resume", "--profile", "a b"); code != 0 {
+		t.Fatalf("resume a b: %s", errOut)
+	}
+	f, _ = profile.Load(cfg)
+	if f.Profiles["a_b"].Key != key || f.Profiles["prod"].Key != key || f.Profiles["a b"].Key == key {
+		t.Fatalf("keys after rotating a b: a b %s, a_b %s, prod %s (was %s)", f.Profiles["a b"].Key, f.Profiles["a_b"].Key, f.Profiles["prod"].Key, key)
+	}
+}
+
 // Every rotate flag can come from a JWKCTL_… variable too.
 func TestRotateFlagsHaveEnvVars(t *testing.T) {
 	for _, sub := range rotateCommand().Subcommands {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -114,12 +113,50 @@ var ErrNoJournal = errors.New("rotation: no rotation in progress")
 // ErrLocked: another rotation of the same client is running.
 var ErrLocked = errors.New("rotation: another rotation is running")
 
+// ErrOtherProfile: the journal file found for a profile records another
+// profile's rotation. It is never carried out for the profile asked for.
+var ErrOtherProfile = errors.New("rotation: the journal belongs to another profile")
+
 // Store keeps journals and locks in a directory.
+//
+// A profile's journal is "NAME.HASH.json" and its lock "NAME.HASH.lock":
+// NAME is the profile name made safe for a file name (for people reading
+// the directory) and HASH is taken from the exact profile name, so no two
+// profiles share a journal or a lock, whatever their names (also on a
+// case-insensitive file system). Older versions named them "NAME.json";
+// such a journal is still found, and moved to the new name at the next
+// save.
 type Store struct{ Dir string }
 
-func (s Store) path(profile string) string { return filepath.Join(s.Dir, safeName(profile)+".json") }
+func (s Store) path(profile string) string { return filepath.Join(s.Dir, fileName(profile)+".json") }
 func (s Store) lockPath(profile string) string {
-	return filepath.Join(s.Dir, safeName(profile)+".lock")
+	return filepath.Join(s.Dir, fileName(profile)+".lock")
+}
+
+// legacyPath is where versions before the hashed names kept a profile's
+// journal. Several profiles mapped to one such file ("a b" and "a_b").
+func (s Store) legacyPath(profile string) string {
+	return filepath.Join(s.Dir, safeName(profile)+".json")
+}
+
+// maxReadable bounds the readable part of a file name, so that the whole
+// name stays well under the usual 255-byte limit.
+const maxReadable = 64
+
+// fileName is a profile's journal and lock name without the extension:
+// the readable part, a dot, and 24 hex digits (96 bits) of the SHA-256 of
+// the profile name. The readable part never starts with a dot (no hidden
+// files) or "@" (the client locks).
+func fileName(profile string) string {
+	readable := safeName(profile)
+	if len(readable) > maxReadable {
+		readable = readable[:maxReadable]
+	}
+	if readable == "" || readable[0] == '.' {
+		readable = "_" + readable
+	}
+	sum := sha256.Sum256([]byte(profile))
+	return readable + "." + hex.EncodeToString(sum[:12])
 }
 
 func safeName(s string) string {
@@ -131,24 +168,94 @@ func safeName(s string) string {
 	}, s)
 }
 
-// Load reads a profile's journal.
-func (s Store) Load(profile string) (*Journal, error) {
-	b, err := os.ReadFile(s.path(profile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w for profile %s", ErrNoJournal, profile)
+func checkProfileName(profile string) error {
+	if profile == "" {
+		return errors.New("rotation: no profile name")
 	}
+	return nil
+}
+
+// errDamaged: a journal file that is not valid JSON.
+var errDamaged = errors.New("damaged")
+
+// readJournal reads and parses one journal file.
+func readJournal(p string) (*Journal, error) {
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("rotation: %w", err)
 	}
 	var j Journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("rotation: journal %s is damaged: %v", s.path(profile), err)
+		return nil, fmt.Errorf("rotation: journal %s is %w: %v", p, errDamaged, err)
 	}
 	return &j, nil
 }
 
+// Load reads a profile's journal. A journal kept under the name of an
+// older version is found too, if it is this profile's. A journal that
+// records another profile is an error wrapping ErrOtherProfile.
+func (s Store) Load(profile string) (*Journal, error) {
+	if err := checkProfileName(profile); err != nil {
+		return nil, err
+	}
+	p := s.path(profile)
+	j, err := readJournal(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s.loadLegacy(profile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if j.Profile != profile {
+		return nil, fmt.Errorf("%w: %s records the rotation of profile %q, not %q; nothing was done (move the file away if it does not belong there)", ErrOtherProfile, p, j.Profile, profile)
+	}
+	return j, nil
+}
+
+// loadLegacy reads the profile's journal under its old name. That file
+// may be another profile's whose name maps to the same old name ("a b"
+// and "a_b"): then this profile has no journal.
+func (s Store) loadLegacy(profile string) (*Journal, error) {
+	j, err := readJournal(s.legacyPath(profile))
+	if errors.Is(err, fs.ErrNotExist) || err == nil && j.Profile != profile {
+		return nil, fmt.Errorf("%w for profile %s", ErrNoJournal, profile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// removeLegacy deletes the profile's journal under its old name, if that
+// file is this profile's. A damaged one, which may be anyone's, stays
+// (Load and List report it).
+func (s Store) removeLegacy(profile string) error {
+	lp := s.legacyPath(profile)
+	if lp == s.path(profile) {
+		return nil
+	}
+	j, err := readJournal(lp)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errDamaged) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if j.Profile != profile {
+		return nil
+	}
+	if err := os.Remove(lp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("rotation: %w", err)
+	}
+	return nil
+}
+
 // Save writes the journal atomically (temp file, fsync, rename), 0600.
+// A journal of the profile under its old name is removed afterwards.
 func (s Store) Save(j *Journal) error {
+	if err := checkProfileName(j.Profile); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("rotation: %w", err)
 	}
@@ -177,24 +284,37 @@ func (s Store) Save(j *Journal) error {
 	if err := os.Rename(tmp.Name(), s.path(j.Profile)); err != nil {
 		return fmt.Errorf("rotation: %w", err)
 	}
-	if d, err := os.Open(s.Dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	syncDir(s.Dir)
+	// The journal under the new name is durable: the old one may go. If
+	// it cannot, no harm: Load prefers the new name, List skips the old
+	// one while the new exists, and Remove tries again.
+	if s.removeLegacy(j.Profile) == nil {
+		syncDir(s.Dir)
 	}
 	return nil
 }
 
-// Remove deletes a finished or aborted journal.
-func (s Store) Remove(profile string) error {
-	err := os.Remove(s.path(profile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
 	}
-	return err
 }
 
-// List reads every journal in the store, of every profile. A journal
-// that cannot be read is an error: it may belong to a running rotation.
+// Remove deletes a finished or aborted journal (under its old name too).
+func (s Store) Remove(profile string) error {
+	if err := checkProfileName(profile); err != nil {
+		return err
+	}
+	if err := os.Remove(s.path(profile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("rotation: %w", err)
+	}
+	return s.removeLegacy(profile)
+}
+
+// List reads every journal in the store, of every profile, whatever its
+// name, under the new names and the old. A journal that cannot be read is
+// an error: it may belong to a running rotation.
 func (s Store) List() ([]*Journal, error) {
 	entries, err := os.ReadDir(s.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -206,26 +326,36 @@ func (s Store) List() ([]*Journal, error) {
 	var out []*Journal
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+		if e.IsDir() || !strings.HasSuffix(name, ".json") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.Dir, name))
+		p := filepath.Join(s.Dir, name)
+		j, err := readJournal(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since ReadDir
+		}
 		if err != nil {
-			return nil, fmt.Errorf("rotation: %w", err)
+			return nil, err
 		}
-		var j Journal
-		if err := json.Unmarshal(b, &j); err != nil {
-			return nil, fmt.Errorf("rotation: journal %s is damaged: %v", filepath.Join(s.Dir, name), err)
+		if p != s.path(j.Profile) {
+			// An old name: left over (a crash during Save) when the
+			// profile's journal exists under its new name.
+			if _, err := os.Stat(s.path(j.Profile)); err == nil {
+				continue
+			}
 		}
-		out = append(out, &j)
+		out = append(out, j)
 	}
 	return out, nil
 }
 
-// Lock takes the profile's rotation lock: a file created with O_EXCL that
-// holds "pid@host". A lock left by a process that is gone (same host) is
-// taken over; a live one is an error wrapping ErrLocked.
+// Lock takes the profile's rotation lock. It wraps ErrLocked, naming the
+// holder's pid and host, while another process (or another Lock in this
+// one) holds it. See lockFile for how the lock works on each platform.
 func (s Store) Lock(profile string) (unlock func(), err error) {
+	if err := checkProfileName(profile); err != nil {
+		return nil, err
+	}
 	return s.lock(s.lockPath(profile), "profile "+profile)
 }
 
@@ -251,39 +381,25 @@ func (s Store) lock(p, what string) (unlock func(), err error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("rotation: %w", err)
 	}
-	host, _ := os.Hostname()
-	me := fmt.Sprintf("%d@%s", os.Getpid(), host)
-	for attempt := 0; attempt < 2; attempt++ {
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			_, werr := f.WriteString(me + "\n")
-			f.Close()
-			if werr != nil {
-				os.Remove(p)
-				return nil, werr
-			}
-			return func() { os.Remove(p) }, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("rotation: lock: %w", err)
-		}
-		b, _ := os.ReadFile(p)
-		holder := strings.TrimSpace(string(b))
-		pidStr, h, _ := strings.Cut(holder, "@")
-		pid, perr := strconv.Atoi(pidStr)
-		if h == host && perr == nil && !alive(pid) {
-			os.Remove(p) // stale: that process is gone
-			continue
-		}
-		return nil, fmt.Errorf("%w for %s (held by %s; if that process is gone, remove %s)", ErrLocked, what, holder, p)
-	}
-	return nil, fmt.Errorf("%w for %s", ErrLocked, what)
+	return lockFile(p, what)
 }
 
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
+// holderLine is what a lock file holds while its lock is held: "pid@host".
+// It only serves the message of a refused lock.
+func holderLine() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%d@%s\n", os.Getpid(), host)
+}
+
+// describeHolder turns a lock file's "pid@host" into "pid N on host H".
+func describeHolder(b []byte) string {
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, host, ok := strings.Cut(strings.TrimSpace(line), "@")
+	if _, err := strconv.Atoi(pid); !ok || err != nil {
+		return "another process"
 	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if host == "" {
+		return "pid " + pid
+	}
+	return "pid " + pid + " on host " + host
 }

@@ -114,6 +114,9 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	}
 	if j, err := r.Store.Load(r.Profile); err == nil && j.Step != Retired {
 		return nil, fmt.Errorf("rotation: a rotation of %s is in progress (step %s): run `jwkctl rotate resume` or `jwkctl rotate abort`", r.Profile, j.Step)
+	} else if err != nil && !errors.Is(err, ErrNoJournal) {
+		// A damaged journal, or one of another profile, is not written over.
+		return nil, err
 	}
 	_, p, err := r.loadProfile()
 	if err != nil {

@@ -149,7 +149,11 @@ func TestRotateFileToFile(t *testing.T) {
 	if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); !errors.Is(err, keystore.ErrNotFound) {
 		t.Fatalf("old key after retirement: %v", err)
 	}
-	fi, _ := os.Stat(filepath.Join(f.journal.Dir, "prod.json"))
+	journals, _ := filepath.Glob(filepath.Join(f.journal.Dir, "prod.*.json"))
+	if len(journals) != 1 {
+		t.Fatalf("journal files %q", journals)
+	}
+	fi, _ := os.Stat(journals[0])
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("journal mode %v", fi.Mode().Perm())
 	}
@@ -404,25 +408,6 @@ func TestRotateKMSVersions(t *testing.T) {
 	}
 }
 
-func TestLock(t *testing.T) {
-	s := rotation.Store{Dir: t.TempDir()}
-	unlock, err := s.Lock("p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Lock("p"); !errors.Is(err, rotation.ErrLocked) {
-		t.Fatalf("second lock: %v", err)
-	}
-	unlock()
-	host, _ := os.Hostname()
-	os.WriteFile(filepath.Join(s.Dir, "p.lock"), []byte(fmt.Sprintf("999999999@%s\n", host)), 0o600)
-	unlock, err = s.Lock("p")
-	if err != nil {
-		t.Fatalf("stale lock not taken over: %v", err)
-	}
-	unlock()
-}
-
 func TestUploadAsJSONString(t *testing.T) {
 	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
 	pf, _ := profile.Load(f.config)
@@ -651,6 +636,55 @@ func TestSameClientTwoProfiles(t *testing.T) {
 	// Now the twin may rotate.
 	if _, err := other.Plan(context.Background(), rotation.PlanRequest{NewKey: "file:" + filepath.Join(t.TempDir(), "twin.json")}); err != nil {
 		t.Fatalf("plan of twin after prod finished: %v", err)
+	}
+}
+
+// A profile whose name starts with a dot has a journal like any other, and
+// a second profile of the same client sees it.
+func TestRotationDotProfileBlocksSameClient(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	pf, _ := profile.Load(f.config)
+	pf.Set(".x", pf.Profiles["prod"].Clone())
+	if err := pf.Save(f.config); err != nil {
+		t.Fatal(err)
+	}
+	dot := &rotation.Runner{Store: f.journal, ConfigPath: f.config, Profile: ".x"}
+	if _, err := dot.Plan(context.Background(), rotation.PlanRequest{NewKey: "file:" + filepath.Join(t.TempDir(), "x.json")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.runner(nil).Plan(context.Background(), rotation.PlanRequest{}); !errors.Is(err, rotation.ErrClientBusy) || !strings.Contains(err.Error(), "profile .x ") {
+		t.Fatalf("plan of prod while .x rotates the same client: %v", err)
+	}
+}
+
+// A rotation recorded by an older jwkctl, in a journal named "prod.json",
+// is carried on after the upgrade, and its journal moves to the new name.
+func TestRotationResumesOldJournalName(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	r := f.runner(nil)
+	if _, err := r.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	journals, _ := filepath.Glob(filepath.Join(f.journal.Dir, "prod.*.json"))
+	if len(journals) != 1 {
+		t.Fatalf("journal files %q", journals)
+	}
+	old := filepath.Join(f.journal.Dir, "prod.json")
+	if err := os.Rename(journals[0], old); err != nil {
+		t.Fatal(err)
+	}
+	j, err := r.Run(context.Background(), rotation.Activated, false)
+	if err != nil || j.Step != rotation.Activated {
+		t.Fatalf("resume from the old journal: %v", err)
+	}
+	if f.profileKey(t) != j.NewKey {
+		t.Fatalf("profile key %s, want %s", f.profileKey(t), j.NewKey)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the old journal is still there: %v", err)
+	}
+	if j, err := f.journal.Load("prod"); err != nil || j.Step != rotation.Activated {
+		t.Fatalf("journal after resume: %v", err)
 	}
 }
 
