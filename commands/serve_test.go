@@ -174,42 +174,24 @@ func TestServeEncryptedKeyFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "agent.sock")
-	args := []string{"jwkctl", "serve", "--config", cfg, "--listen", "unix:" + sock}
+	args := []string{"--config", cfg, "--listen", "unix:" + sock}
 
 	// Without the passphrase the agent does not start, and says why.
-	if _, errOut, code := runCLI(t, args[1:]...); code == 0 || !strings.Contains(errOut, "encrypted") {
-		t.Fatalf("serve without the passphrase: %d %s", code, errOut)
+	if log, listening, _ := startServe(t, args...); listening || !strings.Contains(log, "encrypted") {
+		t.Fatalf("serve without the passphrase: listening %v\n%s", listening, log)
 	}
 	t.Setenv("JWKCTL_PASSPHRASE", "serve-secret-phrase")
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	app := App()
-	app.Writer, app.ErrWriter = io.Discard, pw
-	done := make(chan int, 1)
-	go func() {
-		done <- MainContext(ctx, app, args)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	var logs strings.Builder
-	for sc.Scan() {
-		logs.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "agent listening") {
-			break
-		}
+	logs, listening, code := startServe(t, args...)
+	if !listening {
+		t.Fatalf("serve exited %d:\n%s", code, logs)
 	}
-	go io.Copy(io.Discard, pr)
 	t.Setenv("JWKCTL_CONFIG", filepath.Join(dir, "none.yaml"))
 	out, errOut, code = runCLI(t, "token", "--agent", "unix:"+sock, "--profile", "enc", "--raw")
 	if code != 0 || out == "" {
-		t.Fatalf("token from the agent: %d %s\nagent log:\n%s", code, errOut, logs.String())
+		t.Fatalf("token from the agent: %d %s\nagent log:\n%s", code, errOut, logs)
 	}
-	if strings.Contains(logs.String(), "serve-secret-phrase") {
+	if strings.Contains(logs, "serve-secret-phrase") {
 		t.Fatal("the passphrase reached the log")
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d", code)
 	}
 }
 
