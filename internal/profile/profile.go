@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -158,11 +157,8 @@ func readConfig(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s has mode %04o, so others can change its issuers and key URIs; fix it with: chmod go-w %s",
 			ErrInsecure, path, perm, shellQuote(path))
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid := os.Getuid(); int(st.Uid) != uid && st.Uid != 0 {
-			return nil, fmt.Errorf("%w: %s is owned by uid %d, not by you (uid %d) or root, so its owner can change its issuers and key URIs; use a copy you own, or have root own it (sudo chown root %s)",
-				ErrInsecure, path, st.Uid, uid, shellQuote(path))
-		}
+	if err := checkOwner(fi, path); err != nil {
+		return nil, err
 	}
 	b, err := io.ReadAll(fh)
 	if err != nil {
