@@ -110,7 +110,7 @@ func runRotatePlan(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	printJournal(c, j)
+	printJournal(c, r, j)
 	fmt.Fprintln(c.App.ErrWriter, "planned; run `jwkctl rotate resume --profile "+j.Profile+"` to carry it out")
 	return nil
 }
@@ -188,11 +188,11 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 	}
 	j, err := r.Run(c.Context, through, c.Bool("force-retire"))
 	if j != nil {
-		printJournal(c, j)
+		printJournal(c, r, j)
 	}
 	if err != nil {
-		if j != nil {
-			return fmt.Errorf("%w (the journal is at step %s; fix the cause and run jwkctl rotate resume --profile %s)", err, j.Step, r.Profile)
+		if j != nil && !errors.Is(err, rotation.ErrOverlap) {
+			return fmt.Errorf("%w (the journal is at step %s; fix the cause and run jwkctl rotate resume --profile %s)", err, j.Step, profile.ShellQuote(r.Profile))
 		}
 		return err
 	}
@@ -211,7 +211,7 @@ func runRotateStatus(c *cli.Context) error {
 	if c.String("output") == "json" {
 		return writeJSON(c.App.Writer, j)
 	}
-	printJournal(c, j)
+	printJournal(c, r, j)
 	return nil
 }
 
@@ -233,18 +233,27 @@ func runRotateAbort(c *cli.Context) error {
 	return nil
 }
 
-func printJournal(c *cli.Context, j *rotation.Journal) {
+// printJournal shows a rotation. Its keys are named by role, "old" (the
+// key the profile had when the rotation was planned) and "new", which
+// stay true after the switch, and a line says which one the profile uses
+// now, as read from the config file.
+func printJournal(c *cli.Context, r *rotation.Runner, j *rotation.Journal) {
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "profile\t%s (client %s)\n", j.Profile, j.ClientID)
 	fmt.Fprintf(tw, "step\t%s\n", j.Step)
-	fmt.Fprintf(tw, "current key\t%s\n", redactURI(j.CurrentKey))
+	old := redactURI(j.CurrentKey)
+	if j.RetiredAt != nil {
+		old += " (retired " + j.RetiredAt.Format(time.RFC3339) + ")"
+	}
+	fmt.Fprintf(tw, "old key\t%s\n", old)
 	if j.CurrentKid != "" {
-		fmt.Fprintf(tw, "current kid\t%s\n", j.CurrentKid)
+		fmt.Fprintf(tw, "old kid\t%s\n", j.CurrentKid)
 	}
 	fmt.Fprintf(tw, "new key\t%s\n", redactURI(j.NewKey))
 	if j.NewKid != "" {
 		fmt.Fprintf(tw, "new kid\t%s\n", j.NewKid)
 	}
+	fmt.Fprintf(tw, "profile uses\t%s\n", inUse(r, j))
 	if j.Expiration != nil {
 		fmt.Fprintf(tw, "registered until\t%s\n", j.Expiration.Format(time.DateOnly))
 	}
@@ -252,6 +261,29 @@ func printJournal(c *cli.Context, j *rotation.Journal) {
 		fmt.Fprintf(tw, "  %s\t%s: %s\n", e.At.Format(time.RFC3339), e.Step, e.Note)
 	}
 	tw.Flush()
+}
+
+// inUse says which key the profile uses now: what its config file says,
+// or, if that cannot be read, what the journal's step implies.
+func inUse(r *rotation.Runner, j *rotation.Journal) string {
+	which, key, err := r.KeyInUse(j)
+	if err != nil {
+		which = "old"
+		if j.Step.Done(rotation.Activated) {
+			which = "new"
+		}
+	}
+	switch {
+	case which == "new" && j.ActivatedAt != nil:
+		return "the new key (since " + j.ActivatedAt.Format(time.RFC3339) + ")"
+	case which == "new":
+		return "the new key"
+	case which == "old" && j.Step.Done(rotation.Activated):
+		return "the old key (switched back after activation)"
+	case which == "old":
+		return "the old key (until step activated)"
+	}
+	return "neither: another key, " + redactURI(key)
 }
 
 func redactURI(s string) string {

@@ -354,3 +354,99 @@ func TestRotateRelativeKeyFromAnotherDirectory(t *testing.T) {
 		t.Errorf("the profile's old key after retire: %v", err)
 	}
 }
+
+// The runbook's offline rehearsal as a user walks it: the config file
+// keeps the user's comments and formatting through activation (only the
+// key changes), status names the keys by role and says which one the
+// profile uses, and retiring inside the overlap says in one line until
+// when the old key stays and which command retires it then or now.
+func TestRotateRehearsalKeepsConfigAndExplainsOverlap(t *testing.T) {
+	demo := filepath.Join(t.TempDir(), "demo")
+	spec, _ := keystore.SpecFor(jose.ES256, 0)
+	old, err := keystore.Generate(t.Context(), keystore.GenerateRequest{URI: keystore.MustParse("file:" + filepath.Join(demo, "client.json")), Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, stop, err := devsts.Start(devsts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	sts.EnableSelvbetjening()
+	if err := sts.RegisterClient("demo", []jose.JSONWebKey{{Key: old.Public()}}, []string{devsts.DemoScope, devsts.SelvbetjeningScope}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(demo, "config.yaml")
+	src := "# my jwkctl profiles\ndefault: demo   # my default\n\nprofiles:\n  demo:\n    issuer: " + sts.Issuer() + "\n    client_id: demo\n" +
+		"    key: file:client.json              # relative to this file: " + demo + "/client.json\n" +
+		"    dpop: true\n    scopes: [nhn:demo-api/read]\n"
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	t.Setenv("JWKCTL_CONFIG", cfg)
+	t.Setenv("JWKCTL_JOURNAL_DIR", filepath.Join(t.TempDir(), "journal"))
+
+	if out, errOut, code := runCLI(t, "rotate", "run", "--profile", "demo", "--overlap", "1m"); code != 0 {
+		t.Fatalf("rotate run: %d\n%s%s", code, out, errOut)
+	}
+	pf, err := profile.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := pf.Profiles["demo"].Key
+	if newKey == old.URI().String() {
+		t.Fatal("the profile still uses the old key")
+	}
+	want := strings.Replace(src, "key: file:client.json ", "key: file:"+filepath.Base(keystore.MustParse(newKey).Path)+" ", 1)
+	if b, _ := os.ReadFile(cfg); string(b) != want {
+		t.Errorf("config after activation:\n%s\nwant only the key changed:\n%s", b, want)
+	}
+
+	out, errOut, code := runCLI(t, "rotate", "status", "--profile", "demo")
+	if code != 0 {
+		t.Fatalf("status: %d %s", code, errOut)
+	}
+	for _, w := range []string{"old key " + old.URI().String(), "old kid ", "new key " + newKey, "new kid ", "profile uses the new key (since "} {
+		if !strings.Contains(squeeze(out), w) {
+			t.Errorf("status lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "current") {
+		t.Errorf("status calls a key current after the switch:\n%s", out)
+	}
+
+	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "demo", "--retire", "--yes")
+	if code == 0 || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("retire inside the overlap: %d %q", code, errOut)
+	}
+	for _, w := range []string{"jwkctl: the old key stays until ", " (overlap 1m0s); run jwkctl rotate resume --profile demo --retire after that, or jwkctl rotate resume --profile demo --force-retire to retire it now\n"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("overlap error lacks %q: %s", w, errOut)
+		}
+	}
+	for _, bad := range []string{"step retired", "rotation:", "fix the cause"} {
+		if strings.Contains(errOut, bad) {
+			t.Errorf("overlap error says %q: %s", bad, errOut)
+		}
+	}
+	if _, err := keystore.Open(t.Context(), old.URI().String(), keystore.Options{}); err != nil {
+		t.Fatalf("the old key inside the overlap: %v", err)
+	}
+	if out, errOut, code := runCLI(t, "rotate", "resume", "--profile", "demo", "--force-retire", "--yes"); code != 0 {
+		t.Fatalf("--force-retire: %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = runCLI(t, "rotate", "status", "--profile", "demo")
+	if !strings.Contains(squeeze(out), "old key "+old.URI().String()+" (retired ") || !strings.Contains(squeeze(out), "profile uses the new key") {
+		t.Errorf("status after retire:\n%s", out)
+	}
+}
+
+// squeeze folds runs of blanks, so table output can be matched.
+func squeeze(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		b.WriteString(strings.Join(strings.Fields(l), " ") + "\n")
+	}
+	return b.String()
+}

@@ -379,6 +379,11 @@ func (r *Runner) Run(ctx context.Context, through Step, force bool) (*Journal, e
 		next := order[j.Step.index()+1]
 		r.log().Info("rotation step", "profile", r.Profile, "step", string(next))
 		if err := r.do(ctx, j, next, force); err != nil {
+			if errors.Is(err, ErrOverlap) {
+				// Not a failed step: the old key is kept on purpose, and
+				// the error says until when.
+				return j, err
+			}
 			return j, fmt.Errorf("rotation: step %s: %w", next, err)
 		}
 		j.Step = next
@@ -405,7 +410,7 @@ func (r *Runner) do(ctx context.Context, j *Journal, step Step, force bool) erro
 	case Confirmed:
 		note, err = r.confirm(ctx, j, p)
 	case Activated:
-		note, err = r.activate(j)
+		note, err = r.activate(ctx, j)
 	case Retired:
 		note, err = r.retire(ctx, j, f, p, force)
 	}
@@ -635,8 +640,12 @@ func (r *Runner) confirm(ctx context.Context, j *Journal, p *profile.Profile) (s
 	return fmt.Sprintf("canary: a %s token with the new key (scope %q)", resp.TokenType, resp.Scope), nil
 }
 
-// activate points the profile at the new key, atomically.
-func (r *Runner) activate(j *Journal) (string, error) {
+// activate points the profile at the new key, atomically. The config
+// file is edited in place (profile.File.Save): only the profile's key
+// changes, its next_key goes, and its alg is set only when it had one or
+// the new key would otherwise sign with another algorithm than the one
+// tested; the user's comments and everything else stay as they were.
+func (r *Runner) activate(ctx context.Context, j *Journal) (string, error) {
 	f, p, err := r.loadProfile()
 	if err != nil {
 		return "", err
@@ -646,7 +655,10 @@ func (r *Runner) activate(j *Journal) (string, error) {
 	}
 	if p.Key != j.NewKey {
 		q := p.Clone()
-		q.Key, q.Alg, q.NextKey = j.NewKey, j.Alg, ""
+		q.Key, q.NextKey = j.NewKey, ""
+		if q.Alg != "" || r.defaultAlg(ctx, j, p) != j.Alg {
+			q.Alg = j.Alg
+		}
 		if err := f.Set(r.Profile, q); err != nil {
 			return "", err
 		}
@@ -662,8 +674,45 @@ func (r *Runner) activate(j *Journal) (string, error) {
 	return "profile " + r.Profile + " now uses " + redact(j.NewKey) + "; reload running agents (systemctl reload jwkctl-agent / kill -HUP)", nil
 }
 
+// defaultAlg is the algorithm the new key signs with when the profile
+// names none, or "" when that cannot be told (the key does not open).
+func (r *Runner) defaultAlg(ctx context.Context, j *Journal, p *profile.Profile) string {
+	s, err := profile.OpenSigner(ctx, r.keyProfile(p), j.NewKey, "", profile.ClientOptions{Backend: r.Backend})
+	if err != nil {
+		return ""
+	}
+	if c, ok := s.Key().(io.Closer); ok {
+		c.Close()
+	}
+	return string(s.Alg())
+}
+
 // ErrOverlap: the old key may not be retired yet.
 var ErrOverlap = errors.New("rotation: the overlap period has not passed")
+
+// OverlapError is the error for a retire asked for before the overlap has
+// passed: it says when the old key may go and how to retire it then or
+// now. Nothing was retired; it is ErrOverlap.
+type OverlapError struct {
+	Profile string
+	// Until is when the overlap ends: activation plus Overlap.
+	Until   time.Time
+	Overlap time.Duration
+	// Disable: the retire asked for was --retire-by disable.
+	Disable bool
+}
+
+func (e *OverlapError) Error() string {
+	cmd := "jwkctl rotate resume --profile " + profile.ShellQuote(e.Profile)
+	if e.Disable {
+		cmd += " --retire-by disable"
+	}
+	return fmt.Sprintf("the old key stays until %s (overlap %v); run %s --retire after that, or %s --force-retire to retire it now",
+		e.Until.Format(time.RFC3339), e.Overlap, cmd, cmd)
+}
+
+// Is makes an OverlapError match ErrOverlap.
+func (e *OverlapError) Is(target error) bool { return target == ErrOverlap }
 
 // ErrInUse: the old key cannot be retired while a profile uses it.
 var ErrInUse = errors.New("rotation: the old key is still in use")
@@ -680,7 +729,7 @@ var ErrOldKeyMissing = errors.New("rotation: the old key is missing")
 func (r *Runner) retire(ctx context.Context, j *Journal, f *profile.File, p *profile.Profile, force bool) (string, error) {
 	if j.ActivatedAt != nil && !force {
 		if until := j.ActivatedAt.Add(j.Overlap.Duration); r.now().Before(until) {
-			return "", fmt.Errorf("%w: the old key stays until %s (overlap %v); resume with --retire then, or --force-retire", ErrOverlap, until.Format(time.RFC3339), j.Overlap.Duration)
+			return "", &OverlapError{Profile: j.Profile, Until: until, Overlap: j.Overlap.Duration, Disable: r.DisableOld}
 		}
 	}
 	// A profile rolled back to the old key, or another profile of the
@@ -866,6 +915,24 @@ func strayKeys(ctx context.Context, j *Journal, opts keystore.Options) ([]string
 		return nil, nil
 	}
 	return nil, err
+}
+
+// KeyInUse tells which of rotation j's keys the profile's key names now:
+// "old" or "new", or "" for another key (the config edited by hand); key
+// is the profile's key URI. An error means the config or the profile
+// could not be read.
+func (r *Runner) KeyInUse(j *Journal) (which, key string, err error) {
+	_, p, err := r.loadProfile()
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case p.Key != "" && j.NewKey != "" && sameKey(p.Key, j.NewKey):
+		return "new", p.Key, nil
+	case p.Key != "" && sameKey(p.Key, j.CurrentKey):
+		return "old", p.Key, nil
+	}
+	return "", p.Key, nil
 }
 
 // keyUsers lists the profiles of f (and their entries) that name key.

@@ -982,3 +982,81 @@ func TestKMSCrashAfterDisableResumes(t *testing.T) {
 		t.Fatalf("resume after a crash inside the KMS disable: %v", err)
 	}
 }
+
+// Activation switches the profile's key and touches its alg only when it
+// must: a profile without alg gets one only if the new key would sign
+// with another algorithm than the one planned and tested (an RSA key in
+// an HSM defaults to PS256), and one with alg keeps it, updated.
+func TestActivateSetsAlgOnlyWhenNeeded(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	for _, tc := range []struct {
+		name    string
+		alg     string // the profile's before the rotation
+		req     rotation.PlanRequest
+		wantAlg string
+	}{
+		{"file to file, no alg", "", rotation.PlanRequest{}, ""},
+		{"file to file, alg kept", "ES256", rotation.PlanRequest{}, "ES256"},
+		{"file to SoftHSM RS256", "", rotation.PlanRequest{NewKey: tok.URI("rs256-from-file"), Alg: "RS256", Bits: 2048}, "RS256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+			pf, err := profile.Load(f.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pf.Profiles["prod"].Alg = tc.alg
+			if err := pf.Save(f.config); err != nil {
+				t.Fatal(err)
+			}
+			r := f.runner(nil)
+			if _, err := r.Plan(t.Context(), tc.req); err != nil {
+				t.Fatal(err)
+			}
+			j, err := r.Run(t.Context(), rotation.Activated, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pf, err = profile.Load(f.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := pf.Profiles["prod"]; p.Key != j.NewKey || p.Alg != tc.wantAlg {
+				t.Fatalf("after activation: key %s alg %q, want %s and %q", p.Key, p.Alg, j.NewKey, tc.wantAlg)
+			}
+			if tc.wantAlg == "" {
+				if err := f.tokenWith(t, j.NewKey); err != nil {
+					t.Fatalf("token with the new key and its default alg: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// Retiring inside the overlap is not a failed step: the error says until
+// when the old key stays and how to retire it, once.
+func TestRetireInsideOverlapError(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	r := f.runner(nil)
+	if _, err := r.Plan(t.Context(), rotation.PlanRequest{Overlap: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := r.Run(t.Context(), rotation.Retired, false)
+	var oe *rotation.OverlapError
+	if !errors.As(err, &oe) || !errors.Is(err, rotation.ErrOverlap) || j.Step != rotation.Activated {
+		t.Fatalf("retire inside the overlap: %v (step %s)", err, j.Step)
+	}
+	if !oe.Until.Equal(j.ActivatedAt.Add(time.Hour)) || oe.Overlap != time.Hour {
+		t.Fatalf("overlap error %+v, activated at %s", oe, j.ActivatedAt)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "rotation:") || strings.Contains(msg, "step") ||
+		!strings.HasPrefix(msg, "the old key stays until "+oe.Until.Format(time.RFC3339)+" (overlap 1h0m0s); run jwkctl rotate resume --profile prod --retire after that") ||
+		!strings.HasSuffix(msg, "or jwkctl rotate resume --profile prod --force-retire to retire it now") {
+		t.Fatalf("message: %s", msg)
+	}
+	r.DisableOld = true
+	if _, err := r.Run(t.Context(), rotation.Retired, false); err == nil || !strings.Contains(err.Error(), "--profile prod --retire-by disable --retire after that") {
+		t.Fatalf("retire by disabling inside the overlap: %v", err)
+	}
+}

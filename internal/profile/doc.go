@@ -7,7 +7,9 @@
 // same keys from any working directory, and refuses a config file that
 // anyone but its owner (or root) can change. Save is atomic, so key
 // rotation can switch a profile's key without a window where the file is
-// half written, and keeps relative paths relative.
+// half written; it edits the file Load read in place, changing only what
+// changed and keeping the user's comments and formatting, and keeps
+// relative paths relative.
 //
 //	f, _ := profile.Load(path)
 //	p, _ := f.Get("helseid-test")

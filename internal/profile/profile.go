@@ -59,6 +59,10 @@ type Profile struct {
 // directory. Save writes an unchanged value as it was written, and a
 // changed one in the style of the value it replaces (a relative path stays
 // relative to the config file's directory).
+//
+// The file is the user's: Save edits the one Load read rather than
+// writing a new one, changing only the entries whose values changed and
+// keeping comments, order, blank lines and formatting of everything else.
 type File struct {
 	// Default is the profile used when none is named.
 	Default  string              `yaml:"default,omitempty"`
@@ -69,6 +73,9 @@ type File struct {
 	// file, before relative paths were resolved.
 	dir     string
 	written map[string]*Profile
+	// src is the text of the file Load read or Save last wrote, which
+	// Save edits.
+	src []byte
 }
 
 // DefaultPath is $JWKCTL_CONFIG, else $XDG_CONFIG_HOME/jwkctl/config.yaml,
@@ -127,7 +134,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return f, err
 	}
-	f.dir, f.written = dir, make(map[string]*Profile, len(f.Profiles))
+	f.dir, f.written, f.src = dir, make(map[string]*Profile, len(f.Profiles)), b
 	for name, p := range f.Profiles {
 		f.written[name] = p.Clone()
 		p.resolve(dir)
@@ -166,6 +173,10 @@ func readConfig(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// ShellQuote quotes s for a POSIX shell when it needs it, for commands
+// that messages suggest.
+func ShellQuote(s string) string { return shellQuote(s) }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
 func shellQuote(s string) string {
@@ -256,10 +267,18 @@ func hasPinValue(uri string) bool {
 }
 
 // Save writes f to path atomically: a temp file in the same directory,
-// fsync, rename, mode 0600; the directory is created 0700. Profiles with a
-// secret are refused before anything is written. Paths keep the form they
-// had in the file Load read (see File): a relative key path that rotation
-// replaced is written relative to path's directory.
+// fsync, rename; the directory is created 0700. The file keeps the mode it
+// had (never writable by group or others), a new one gets 0600. Profiles
+// with a secret are refused before anything is written. Paths keep the
+// form they had in the file Load read (see File): a relative key path that
+// rotation replaced is written relative to path's directory.
+//
+// A File that Load read is saved by editing that file's text: only the
+// entries that changed are rewritten (a key switched by rotation is just
+// that value replaced), so the user's comments, order, blank lines,
+// indentation and quoting stay. An edit that cannot be made in the text
+// (a new profile, say) is made in the YAML node tree, which keeps comments
+// and order. A File made from scratch is written whole.
 func (f *File) Save(path string) error {
 	for _, name := range f.Names() {
 		if p := f.Profiles[name]; p != nil {
@@ -288,15 +307,8 @@ func (f *File) Save(path string) error {
 		}
 		out.Profiles[name] = restyle(p, w, absdir)
 	}
-	var buf bytes.Buffer
-	buf.WriteString("# jwkctl profiles. No secrets here: key URIs name pin-source files, never pin-values.\n")
-	buf.WriteString("# Relative paths are relative to this file's directory.\n")
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(out); err != nil {
-		return fmt.Errorf("profile: encode: %w", err)
-	}
-	if err := enc.Close(); err != nil {
+	data, err := render(f.src, out)
+	if err != nil {
 		return fmt.Errorf("profile: encode: %w", err)
 	}
 	dir := filepath.Dir(path)
@@ -308,7 +320,11 @@ func (f *File) Save(path string) error {
 		return fmt.Errorf("profile: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	werr := errors.Join(tmp.Chmod(0o600), write(tmp, buf.Bytes()), tmp.Sync())
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+		mode = fi.Mode().Perm() &^ 0o022
+	}
+	werr := errors.Join(tmp.Chmod(mode), write(tmp, data), tmp.Sync())
 	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
@@ -322,7 +338,7 @@ func (f *File) Save(path string) error {
 		_ = d.Sync() // make the rename durable where the OS allows it
 		d.Close()
 	}
-	f.dir, f.written = absdir, out.Profiles
+	f.dir, f.written, f.src = absdir, out.Profiles, data
 	return nil
 }
 
