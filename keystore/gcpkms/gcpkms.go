@@ -147,8 +147,10 @@ func mapErr(err error, what, name, permission string) error {
 	}
 	st, _ := status.FromError(err)
 	switch st.Code() {
-	case codes.PermissionDenied, codes.Unauthenticated:
+	case codes.PermissionDenied:
 		return fmt.Errorf("%w: %s %s: the caller needs IAM permission %s (%s)", keystore.ErrPermission, what, name, permission, st.Message())
+	case codes.Unauthenticated:
+		return fmt.Errorf("%w: %s %s: no valid Google credentials (run gcloud auth application-default login, or set GOOGLE_APPLICATION_CREDENTIALS; on GKE check workload identity): %s", keystore.ErrPermission, what, name, st.Message())
 	case codes.NotFound:
 		return fmt.Errorf("%w: %s does not exist in Cloud KMS (jwkctl keys list on its key ring shows what is there)", keystore.ErrNotFound, name)
 	case codes.FailedPrecondition:
@@ -246,7 +248,16 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if opts.HashFunc() != k.hash || len(digest) != k.hash.Size() {
 		return nil, fmt.Errorf("gcpkms: %s signs %v digests (%s), not %v", k.name, k.hash, k.algorithm, opts.HashFunc())
 	}
-	if pss, ok := opts.(*rsa.PSSOptions); ok && pss.SaltLength != k.hash.Size() && pss.SaltLength != rsa.PSSSaltLengthEqualsHash {
+	// KMS fixes the padding per key: a caller asking for the other one
+	// would get a signature of a scheme it did not ask for.
+	pss, isPSS := opts.(*rsa.PSSOptions)
+	keyPSS := strings.HasPrefix(k.algorithm.String(), "RSA_SIGN_PSS_")
+	switch {
+	case keyPSS && !isPSS:
+		return nil, fmt.Errorf("gcpkms: %s is an RSA-PSS key (%s); it cannot make a PKCS#1 v1.5 signature", k.name, k.algorithm)
+	case !keyPSS && isPSS:
+		return nil, fmt.Errorf("gcpkms: %s is a %s key; it cannot make an RSA-PSS signature", k.name, k.algorithm)
+	case isPSS && pss.SaltLength != k.hash.Size() && pss.SaltLength != rsa.PSSSaltLengthEqualsHash:
 		return nil, fmt.Errorf("gcpkms: Cloud KMS signs PSS with a salt as long as the hash, not %d bytes", pss.SaltLength)
 	}
 	d := &kmspb.Digest{}
@@ -463,8 +474,16 @@ func info(ctx context.Context, c Client, v *kmspb.CryptoKeyVersion) keystore.Key
 		in.Algs = []jose.SignatureAlgorithm{a}
 	}
 	if v.GetState() == kmspb.CryptoKeyVersion_ENABLED {
-		if k, err := openVersion(ctx, c, v.GetName()); err == nil {
+		k, err := openVersion(ctx, c, v.GetName())
+		switch {
+		case err == nil:
 			in.Public = k.pub
+		case errors.Is(err, keystore.ErrPermission):
+			// Listing needs only cloudkms.cryptoKeyVersions.list; say why the
+			// kid is missing.
+			in.State += " (no public key: needs cloudkms.cryptoKeyVersions.viewPublicKey)"
+		default:
+			in.State += " (public key unreadable: " + err.Error() + ")"
 		}
 	}
 	return in

@@ -109,13 +109,16 @@ func TestIntegrityChecksFire(t *testing.T) {
 	}{
 		{"pem crc", fakekms.Faults{CorruptPEMCRC: true}, true, "public key of"},
 		{"wrong name on GetPublicKey", fakekms.Faults{WrongName: true}, true, "answered for"},
+		{"pem crc missing", fakekms.Faults{OmitPEMCRC: true}, true, "public key of"},
 		{"signature crc", fakekms.Faults{CorruptSignatureCRC: true}, false, "signature from"},
+		{"signature crc missing", fakekms.Faults{OmitSignatureCRC: true}, false, "signature from"},
 		{"digest not verified", fakekms.Faults{UnverifiedDigest: true}, false, "did not confirm the digest"},
 		{"wrong name on sign", fakekms.Faults{WrongName: true}, false, "answered for"},
 		{"permission denied", fakekms.Faults{FailWith: codes.PermissionDenied}, false, "cloudkms.cryptoKeyVersions.useToSign"},
 		{"permission denied on open", fakekms.Faults{FailWith: codes.PermissionDenied}, true, "cloudkms.cryptoKeyVersions.viewPublicKey"},
 		{"disabled", fakekms.Faults{FailWith: codes.FailedPrecondition}, false, "not enabled"},
 		{"not found", fakekms.Faults{FailWith: codes.NotFound}, true, "does not exist"},
+		{"no credentials", fakekms.Faults{FailWith: codes.Unauthenticated}, false, "application-default login"},
 		{"internal error", fakekms.Faults{FailWith: codes.Internal}, false, "Internal"},
 	}
 	for _, tt := range tests {
@@ -321,4 +324,43 @@ func TestGenerateChecksTheKeyTemplate(t *testing.T) {
 	if err != nil || len(infos) != 1 {
 		t.Fatalf("versions after refused generates: %d (%v), want 1", len(infos), err)
 	}
+}
+
+// keys list says why a version's public key (and so its kid) is missing
+// instead of dropping the error.
+func TestListSaysWhyPublicKeyIsMissing(t *testing.T) {
+	s, opts := fake(t)
+	generate(t, opts, "listed", jose.ES256, 0)
+	for _, tc := range []struct {
+		faults fakekms.Faults
+		want   string
+	}{
+		{fakekms.Faults{CorruptPEMCRC: true}, "public key unreadable"},
+	} {
+		s.SetFaults(tc.faults)
+		infos, err := keystore.List(context.Background(), ring+"/cryptoKeys/listed", opts)
+		s.SetFaults(fakekms.Faults{})
+		if err != nil || len(infos) != 1 || infos[0].Public != nil || !strings.Contains(infos[0].State, tc.want) {
+			t.Fatalf("%+v: %v %+v", tc.faults, err, infos)
+		}
+	}
+}
+
+// The fake is safe to use from many goroutines (jwkctl dev kms serves it):
+// signing while the version is switched off and on.
+func TestFakeConcurrentStateChanges(t *testing.T) {
+	_, opts := fake(t)
+	k := generate(t, opts, "flip", jose.ES256, 0)
+	s, _ := signer.New(k, jose.ES256)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			keystore.SetEnabled(context.Background(), k.URI().String(), i%2 == 1, opts)
+		}
+	}()
+	for range 20 {
+		s.SignPayload([]byte("x"), jose.ES256) // may fail while disabled; must not race
+	}
+	<-done
 }

@@ -208,6 +208,17 @@ func cryptoSigner(t *testing.T, key crypto.Signer, alg jose.SignatureAlgorithm) 
 	if err := quickVerify(key.Public(), alg, h, digest, sig); err != nil {
 		t.Fatal(err)
 	}
+	// A key whose backend fixes the padding (Cloud KMS) refuses the other
+	// one rather than signing with its own.
+	if r, ok := key.(keystore.AlgRestricted); ok && len(r.Algs()) > 0 && alg[0] != 'E' {
+		other := crypto.SignerOpts(h)
+		if alg[0] == 'R' {
+			other = &rsa.PSSOptions{SaltLength: h.Size(), Hash: h}
+		}
+		if _, err := key.Sign(rand.Reader, digest, other); err == nil {
+			t.Fatalf("a %v key signed with the other RSA padding", r.Algs())
+		}
+	}
 }
 
 func concurrent(t *testing.T, key crypto.Signer, alg jose.SignatureAlgorithm) {

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -33,6 +34,8 @@ import (
 type Faults struct {
 	CorruptPEMCRC       bool       // GetPublicKey: wrong pem_crc32c
 	CorruptSignatureCRC bool       // AsymmetricSign: wrong signature_crc32c
+	OmitPEMCRC          bool       // GetPublicKey: no pem_crc32c
+	OmitSignatureCRC    bool       // AsymmetricSign: no signature_crc32c
 	UnverifiedDigest    bool       // AsymmetricSign: verified_digest_crc32c = false
 	WrongName           bool       // both: answer with another version's name
 	FailWith            codes.Code // every call fails with this code (0 = OK)
@@ -189,7 +192,7 @@ func (s *Server) CreateCryptoKey(_ context.Context, r *kmspb.CreateCryptoKeyRequ
 		return nil, err
 	}
 	s.keys[name] = k
-	return pb, nil
+	return clone(pb), nil
 }
 
 // CreateCryptoKeyVersion adds a version.
@@ -208,7 +211,7 @@ func (s *Server) CreateCryptoKeyVersion(_ context.Context, r *kmspb.CreateCrypto
 	if err != nil {
 		return nil, err
 	}
-	return v.pb, nil
+	return clone(v.pb), nil
 }
 
 // GetCryptoKey returns a key.
@@ -222,7 +225,7 @@ func (s *Server) GetCryptoKey(_ context.Context, r *kmspb.GetCryptoKeyRequest) (
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "%s not found", r.GetName())
 	}
-	return k.pb, nil
+	return clone(k.pb), nil
 }
 
 // GetCryptoKeyVersion returns a version; a pending one advances one poll.
@@ -242,7 +245,7 @@ func (s *Server) GetCryptoKeyVersion(_ context.Context, r *kmspb.GetCryptoKeyVer
 			v.pb.State = kmspb.CryptoKeyVersion_ENABLED
 		}
 	}
-	return v.pb, nil
+	return clone(v.pb), nil
 }
 
 // ListCryptoKeys lists the keys of a key ring (one page).
@@ -255,7 +258,7 @@ func (s *Server) ListCryptoKeys(_ context.Context, r *kmspb.ListCryptoKeysReques
 	var out []*kmspb.CryptoKey
 	for name, k := range s.keys {
 		if strings.HasPrefix(name, r.GetParent()+"/cryptoKeys/") {
-			out = append(out, k.pb)
+			out = append(out, clone(k.pb))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -275,7 +278,7 @@ func (s *Server) ListCryptoKeyVersions(_ context.Context, r *kmspb.ListCryptoKey
 	}
 	var out []*kmspb.CryptoKeyVersion
 	for _, v := range k.versions {
-		out = append(out, v.pb)
+		out = append(out, clone(v.pb))
 	}
 	return &kmspb.ListCryptoKeyVersionsResponse{CryptoKeyVersions: out, TotalSize: int32(len(out))}, nil
 }
@@ -304,6 +307,9 @@ func (s *Server) GetPublicKey(_ context.Context, r *kmspb.GetPublicKeyRequest) (
 	if f.CorruptPEMCRC {
 		out.PemCrc32C = wrapperspb.Int64(out.PemCrc32C.Value + 1)
 	}
+	if f.OmitPEMCRC {
+		out.PemCrc32C = nil
+	}
 	if f.WrongName {
 		out.Name += "0"
 	}
@@ -319,12 +325,16 @@ func (s *Server) AsymmetricSign(_ context.Context, r *kmspb.AsymmetricSignReques
 	}
 	s.mu.Lock()
 	v, err := s.version(r.GetName())
+	var pb *kmspb.CryptoKeyVersion
+	if err == nil {
+		pb = clone(v.pb) // read under the lock; Update may change the state
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	if v.pb.State != kmspb.CryptoKeyVersion_ENABLED {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s", v.pb.Name, v.pb.State)
+	if pb.State != kmspb.CryptoKeyVersion_ENABLED {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s", pb.Name, pb.State)
 	}
 	var digest []byte
 	var h crypto.Hash
@@ -342,19 +352,22 @@ func (s *Server) AsymmetricSign(_ context.Context, r *kmspb.AsymmetricSignReques
 		return nil, status.Error(codes.InvalidArgument, "fakekms: digest_crc32c mismatch")
 	}
 	var opts crypto.SignerOpts = h
-	if strings.HasPrefix(v.pb.Algorithm.String(), "RSA_SIGN_PSS_") {
+	if strings.HasPrefix(pb.Algorithm.String(), "RSA_SIGN_PSS_") {
 		opts = &rsa.PSSOptions{SaltLength: h.Size(), Hash: h}
 	}
-	if !strings.HasSuffix(v.pb.Algorithm.String(), "_"+strings.ReplaceAll(h.String(), "-", "")) {
-		return nil, status.Errorf(codes.InvalidArgument, "fakekms: %s does not sign %v digests", v.pb.Algorithm, h)
+	if !strings.HasSuffix(pb.Algorithm.String(), "_"+strings.ReplaceAll(h.String(), "-", "")) {
+		return nil, status.Errorf(codes.InvalidArgument, "fakekms: %s does not sign %v digests", pb.Algorithm, h)
 	}
 	sig, err := v.priv.Sign(rand.Reader, digest, opts)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	out := &kmspb.AsymmetricSignResponse{Signature: sig, SignatureCrc32C: crc(sig), VerifiedDigestCrc32C: r.GetDigestCrc32C() != nil, Name: v.pb.Name, ProtectionLevel: v.pb.ProtectionLevel}
+	out := &kmspb.AsymmetricSignResponse{Signature: sig, SignatureCrc32C: crc(sig), VerifiedDigestCrc32C: r.GetDigestCrc32C() != nil, Name: pb.Name, ProtectionLevel: pb.ProtectionLevel}
 	if f.CorruptSignatureCRC {
 		out.SignatureCrc32C = wrapperspb.Int64(out.SignatureCrc32C.Value + 1)
+	}
+	if f.OmitSignatureCRC {
+		out.SignatureCrc32C = nil
 	}
 	if f.UnverifiedDigest {
 		out.VerifiedDigestCrc32C = false
@@ -383,7 +396,7 @@ func (s *Server) DestroyCryptoKeyVersion(_ context.Context, r *kmspb.DestroyCryp
 		return nil, status.Errorf(codes.FailedPrecondition, "%s is not in state ENABLED or DISABLED (it is %s)", v.pb.Name, st)
 	}
 	v.pb.State = kmspb.CryptoKeyVersion_DESTROY_SCHEDULED
-	return v.pb, nil
+	return clone(v.pb), nil
 }
 
 // UpdateCryptoKeyVersion switches a version between ENABLED and DISABLED,
@@ -409,5 +422,9 @@ func (s *Server) UpdateCryptoKeyVersion(_ context.Context, r *kmspb.UpdateCrypto
 		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s", v.pb.Name, st)
 	}
 	v.pb.State = want
-	return v.pb, nil
+	return clone(v.pb), nil
 }
+
+// clone copies a message before the lock is released: gRPC marshals the
+// answer afterwards, while other calls may change the original.
+func clone[M proto.Message](m M) M { return proto.Clone(m).(M) }
