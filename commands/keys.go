@@ -329,6 +329,10 @@ type listedKey struct {
 }
 
 func runKeysList(c *cli.Context) error {
+	u, err := parseKeyURI(c)
+	if err != nil {
+		return err
+	}
 	opts, err := backendOptions(c)
 	if err != nil {
 		return err
@@ -363,7 +367,7 @@ func runKeysList(c *cli.Context) error {
 		return writeJSON(c.App.Writer, out)
 	}
 	if len(out) == 0 {
-		fmt.Fprintln(c.App.ErrWriter, "no keys found under", c.String("key"))
+		fmt.Fprintln(c.App.ErrWriter, "no keys found under", u)
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)

@@ -39,7 +39,8 @@ const (
 func Parse(s string) (*URI, error) {
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok || scheme == "" {
-		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, s, s)
+		m := maskPINValue(s)
+		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, m, m)
 	}
 	switch strings.ToLower(scheme) {
 	case SchemeFile:
@@ -50,7 +51,8 @@ func Parse(s string) (*URI, error) {
 		return parseGCPKMS(rest)
 	}
 	if len(scheme) == 1 { // C:\keys on Windows, or a typo
-		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, s, s)
+		m := maskPINValue(s)
+		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, m, m)
 	}
 	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11: or gcpkms://)", ErrBadURI, scheme)
 }
@@ -406,3 +408,9 @@ func pctEncode(b []byte, all bool) string {
 	}
 	return sb.String()
 }
+
+var pinValueRE = regexp.MustCompile(`(?i)(pin-value=)[^;&?#]*`)
+
+// maskPINValue hides any pin-value in text that did not parse as a key
+// URI, before it goes into a message.
+func maskPINValue(s string) string { return pinValueRE.ReplaceAllString(s, "${1}REDACTED") }

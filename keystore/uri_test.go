@@ -188,3 +188,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Text that is not a key URI never comes back in an error with its
+// pin-value.
+func TestUnparsedPINValueMasked(t *testing.T) {
+	for _, in := range []string{"token=T;object=k?pin-value=123456", "C:\\keys?pin-value=123456&x=1", "a:pin-value=123456"} {
+		_, err := keystore.Parse(in)
+		if err == nil {
+			t.Fatalf("%q parsed", in)
+		}
+		if strings.Contains(err.Error(), "123456") {
+			t.Errorf("Parse(%q): %v", in, err)
+		}
+	}
+}
