@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"regexp"
 	"strings"
 	"time"
 
@@ -343,6 +344,10 @@ func (c *Client) post(ctx context.Context, endpoint, origin string, form url.Val
 	if err != nil {
 		return nil, localError{fmt.Errorf("token: %w", err)}
 	}
+	// net/http may resend a request with a GetBody by itself (HTTP/2
+	// stream resets): that would replay this assertion and proof. Without
+	// it, such a failure comes back here and the retry loop signs anew.
+	hreq.GetBody = nil
 	hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	hreq.Header.Set("Accept", "application/json")
 	if c.dpop != nil {
@@ -461,7 +466,9 @@ type wireError struct {
 // an error also says "clock skew".
 const skewTolerance = 30 * time.Second
 
-var skewWords = []string{"expired", "not yet valid", "nbf", "iat", "lifetime", "clock", "future", "in the past", "skew", "too old"}
+// skewWords are whole words (or phrases) in a server's error description
+// that point at time claims; "iat" inside "associated" does not count.
+var skewWords = regexp.MustCompile(`(?i)\b(expired|not yet valid|nbf|iat|exp|lifetime|clock|future|in the past|skew|too old)\b`)
 
 func (c *Client) parseError(endpoint string, start time.Time, out *httpResult, retries int) *Error {
 	e := &Error{Status: out.status, Endpoint: endpoint}
@@ -491,14 +498,13 @@ func (c *Client) parseError(endpoint string, start time.Time, out *httpResult, r
 		skew = start.Sub(d)
 	}
 	skewed := skew > skewTolerance || skew < -skewTolerance
-	if sentinel == ErrInvalidClient || sentinel == ErrInvalidGrant || sentinel == ErrDPoP {
-		desc := strings.ToLower(e.Description)
-		for _, w := range skewWords {
-			if strings.Contains(desc, w) {
-				skewed = true
-				break
-			}
-		}
+	// The Date header alone marks skew only where time can be the cause.
+	timeCanMatter := sentinel == ErrInvalidClient || sentinel == ErrInvalidGrant || sentinel == ErrDPoP
+	if !timeCanMatter {
+		skewed = false
+	}
+	if timeCanMatter && skewWords.MatchString(e.Description) {
+		skewed = true
 	}
 	switch {
 	case skewed && sentinel != ErrServer:

@@ -462,3 +462,43 @@ func TestResourceIndicatorsChecked(t *testing.T) {
 		t.Fatalf("%d requests reached the STS, want 1 (the refused ones send nothing)", n)
 	}
 }
+
+// The token request carries no GetBody, so net/http cannot resend it by
+// itself (as it does after an HTTP/2 stream reset) and replay the
+// assertion; only our retry loop resends, with a new one.
+func TestTokenRequestNotReplayableByNetHTTP(t *testing.T) {
+	f := newFakeSTS(t, false)
+	cfg := f.config(t)
+	var sawGetBody atomic.Bool
+	cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost && r.GetBody != nil {
+			sawGetBody.Store(true)
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	if _, err := newClient(t, cfg).Exchange(t.Context(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if sawGetBody.Load() {
+		t.Fatal("the token request had a GetBody: net/http could replay its assertion")
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// "iat" inside a word ("associated") is not a sign of clock skew: the
+// hint stays about the key.
+func TestSkewWordsAreWholeWords(t *testing.T) {
+	for desc, skew := range map[string]bool{
+		"No signing key associated with this client": false,
+		"token iat is in the future":                 true,
+		"client assertion expired":                   true,
+		"appropriate key not found":                  false,
+	} {
+		if got := skewWords.MatchString(desc); got != skew {
+			t.Errorf("%q: skew %v, want %v", desc, got, skew)
+		}
+	}
+}

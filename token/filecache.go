@@ -49,12 +49,20 @@ func (f FileCache) Load(key string) (*Response, error) {
 	if err := json.Unmarshal(c.Raw, &w); err != nil || w.AccessToken == "" {
 		return nil, fmt.Errorf("token: cache file %s is damaged; delete it", p)
 	}
+	if c.Expiry.IsZero() {
+		return nil, nil // a token without expires_in lives only in memory
+	}
 	exp, _ := parseExpiresIn(w.ExpiresIn)
 	return &Response{AccessToken: w.AccessToken, TokenType: c.TokenType, Scope: w.Scope, ExpiresIn: exp, Expiry: c.Expiry, Raw: c.Raw}, nil
 }
 
-// Store implements Cache: temp file, fsync, rename, mode 0600.
+// Store implements Cache: temp file, fsync, rename, mode 0600. A token
+// without an expiry (no expires_in) is not stored: no other process could
+// tell when it stops being valid.
 func (f FileCache) Store(key string, r *Response) error {
+	if r.Expiry.IsZero() {
+		return nil
+	}
 	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
 		return fmt.Errorf("token: cache: %w", err)
 	}

@@ -117,9 +117,10 @@ func (s *Source) resetIfCurrent(refused string) {
 	if e == nil || (refused != "" && e.tok.AccessToken != refused) {
 		return
 	}
-	if s.cur.CompareAndSwap(e, nil) {
-		s.skipCache.Store(true)
-	}
+	// skipCache first, as in Reset: a get between the two must not load
+	// the refused token back from the file cache.
+	s.skipCache.Store(true)
+	s.cur.CompareAndSwap(e, nil)
 }
 
 func (s *Source) get(ctx context.Context) (*entry, error) {
@@ -173,7 +174,13 @@ func (s *Source) newEntry(r *Response, now time.Time) *entry {
 	}
 	refresh := now.Add(noExpiryLifetime)
 	if !r.Expiry.IsZero() {
+		// Half the token's whole life at most (short-lived tokens), from
+		// expires_in: for a token loaded from the cache, Expiry - now is
+		// only what is left of it.
 		life := r.Expiry.Sub(now)
+		if r.ExpiresIn > 0 {
+			life = time.Duration(r.ExpiresIn) * time.Second
+		}
 		refresh = r.Expiry.Add(-min(s.delta, life/2))
 	}
 	return &entry{resp: r, tok: tok, refresh: refresh}

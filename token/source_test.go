@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -204,5 +205,40 @@ func TestSourceResetBypassesFileCache(t *testing.T) {
 	third, err := NewSource(c, WithCache(cache)).Token()
 	if err != nil || third.AccessToken != second.AccessToken {
 		t.Fatalf("cache not updated after Reset: %v", err)
+	}
+}
+
+// The file cache never serves a token no other process could time: one
+// without expires_in is not stored, and one with only seconds left (of a
+// long life) is replaced like any other near its end.
+func TestFileCacheExpiryRules(t *testing.T) {
+	f := newFakeSTS(t, false)
+	c := newClient(t, f.config(t)) // clock: testNow
+	cache := FileCache{Dir: t.TempDir()}
+	key := c.CacheKey(Request{})
+	raw := func(exp int) []byte {
+		return []byte(`{"access_token":"cached","token_type":"Bearer","expires_in":` + fmt.Sprint(exp) + `}`)
+	}
+	// An hour-long token with 2 s left: not served.
+	if err := cache.Store(key, &Response{AccessToken: "cached", TokenType: "Bearer", ExpiresIn: 3600,
+		Expiry: testNow.Add(2 * time.Second), Raw: raw(3600)}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewSource(c, WithCache(cache)).Token()
+	if err != nil || tok.AccessToken == "cached" || len(f.requests()) != 1 {
+		t.Fatalf("a token with 2 s left was served from the cache: %v %v", tok, err)
+	}
+	// No expires_in: not stored, and such a file is not served.
+	dir := t.TempDir()
+	nc := FileCache{Dir: dir}
+	if err := nc.Store(key, &Response{AccessToken: "forever", TokenType: "Bearer", Raw: []byte(`{"access_token":"forever","token_type":"Bearer"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 0 {
+		t.Fatalf("a token without expires_in was written: %v", files)
+	}
+	os.WriteFile(filepath.Join(dir, key+".json"), []byte(`{"token_type":"Bearer","response":{"access_token":"forever","token_type":"Bearer"}}`), 0o600)
+	if r, err := nc.Load(key); err != nil || r != nil {
+		t.Fatalf("a cached token without expiry was loaded: %v %v", r, err)
 	}
 }
