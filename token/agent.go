@@ -40,7 +40,8 @@ type AgentSource struct {
 	initErr error
 	hc      *http.Client
 	base    string
-	mu      sync.Mutex
+	semOnce sync.Once
+	sem     chan struct{} // one fetch at a time; waiters honour their ctx
 	tok     *oauth2.Token
 	margin  time.Duration // of tok
 }
@@ -116,8 +117,11 @@ func (s *AgentSource) Token() (*oauth2.Token, error) {
 
 // TokenContext returns the cached token or asks the agent for one.
 func (s *AgentSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.semOnce.Do(func() { s.sem = make(chan struct{}, 1) })
+	if !acquire(ctx, s.sem) {
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.sem }()
 	if s.tok != nil && s.tok.Expiry.After(time.Now().Add(s.margin)) {
 		return s.tok, nil
 	}
@@ -196,7 +200,7 @@ func (s *AgentSource) do(req *http.Request, out any, hint string) error {
 		if !IsAgentSecret([]byte(s.Secret)) {
 			return fmt.Errorf("%w: Secret is not a jwkctl agent secret (the content of the file the agent writes at start); not sending it", ErrAgent)
 		}
-		req.Header.Set("Authorization", "Bearer "+s.Secret)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSuffix(s.Secret, "\n")) // the file ends in a newline
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {

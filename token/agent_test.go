@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jwkctl/jwkctl/token"
 )
@@ -211,3 +212,43 @@ var (
 	testSecret  = token.AgentSecretPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 	otherSecret = token.AgentSecretPrefix + "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA"
 )
+
+// Secret may be the secret file's content as it is, newline included.
+func TestAgentSourceSecretWithNewline(t *testing.T) {
+	addr, _ := fakeAgent(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+testSecret {
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"unauthorized","reason":"x"}`))
+			return
+		}
+		w.Write([]byte(`{"access_token":"at","token_type":"Bearer","expires_in":60}`))
+	})
+	if _, err := (&token.AgentSource{Addr: addr, Profile: "dev", Secret: testSecret + "\n"}).Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A caller waiting for another caller's fetch stops at its own deadline.
+func TestAgentSourceWaiterHonoursContext(t *testing.T) {
+	release := make(chan struct{})
+	addr, _ := fakeAgent(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"at","token_type":"Bearer","expires_in":60}`))
+	})
+	defer close(release)
+	src := &token.AgentSource{Addr: addr, Profile: "dev", Secret: testSecret}
+	first := make(chan struct{})
+	go func() {
+		close(first)
+		src.TokenContext(context.Background()) // holds the fetch
+	}()
+	<-first
+	time.Sleep(50 * time.Millisecond) // let the first caller start its fetch (not a timing assertion)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := src.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiter: %v, want its own deadline", err)
+	}
+}

@@ -86,13 +86,17 @@ func isJSON(ct string) bool {
 // discoveryCache remembers one issuer's metadata for a Client. A failed
 // discovery is not remembered, so the next call tries again.
 type discoveryCache struct {
-	mu sync.Mutex
-	md *Metadata
+	once sync.Once
+	sem  chan struct{} // one discovery at a time; waiters honour their ctx
+	md   *Metadata
 }
 
 func (d *discoveryCache) get(ctx context.Context, hc *http.Client, issuer string) (*Metadata, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.once.Do(func() { d.sem = make(chan struct{}, 1) })
+	if !acquire(ctx, d.sem) {
+		return nil, ctx.Err()
+	}
+	defer func() { <-d.sem }()
 	if d.md != nil {
 		return d.md, nil
 	}
@@ -102,4 +106,20 @@ func (d *discoveryCache) get(ctx context.Context, hc *http.Client, issuer string
 	}
 	d.md = md
 	return md, nil
+}
+
+// acquire takes the one-slot semaphore sem, or gives up when ctx ends
+// first; a free slot is taken even if ctx has ended.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
