@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -219,10 +220,10 @@ func report(w io.Writer, err error) int {
 			return 0
 		}
 	}
-	msg := strings.TrimSpace(err.Error())
+	msg := strings.TrimSpace(printable(err.Error()))
 	if msg != "" {
 		// One line: a wrapped multi-line error is folded, never cut.
-		msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
+		msg = strings.Join(strings.Fields(msg), " ")
 		fmt.Fprintln(w, "jwkctl: "+strings.TrimPrefix(msg, "jwkctl: "))
 	}
 	return code
@@ -232,4 +233,16 @@ func init() {
 	// -v is --verbose; urfave/cli's version flag would claim it too and
 	// every run would panic with "flag redefined: v".
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+}
+
+// printable replaces control characters (a server's escape sequences,
+// line breaks) with spaces, so text from elsewhere cannot drive the
+// terminal or forge lines of output.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -97,7 +97,7 @@ func runCall(c *cli.Context) error {
 	defer resp.Body.Close()
 	if verbose(c) {
 		w := c.App.ErrWriter
-		fmt.Fprintf(w, "%s %s\n", resp.Proto, resp.Status)
+		fmt.Fprintf(w, "%s %s\n", resp.Proto, printable(resp.Status))
 		keys := make([]string, 0, len(resp.Header))
 		for k := range resp.Header {
 			keys = append(keys, k)
@@ -105,7 +105,7 @@ func runCall(c *cli.Context) error {
 		slices.Sort(keys)
 		for _, k := range keys {
 			for _, v := range resp.Header[k] {
-				fmt.Fprintf(w, "%s: %s\n", k, v)
+				fmt.Fprintf(w, "%s: %s\n", printable(k), printable(v))
 			}
 		}
 	}

@@ -1,7 +1,9 @@
 package commands
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -101,5 +103,35 @@ func TestCommasStayInValues(t *testing.T) {
 	}
 	if got := headers.Get("Accept-Language"); got != "nb, en;q=0.5" {
 		t.Errorf("header = %q", got)
+	}
+}
+
+// A server's control characters (terminal escapes) never reach the
+// terminal through an error or the -v dump.
+func TestCallServerTextIsPrintable(t *testing.T) {
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(t.TempDir(), "none.yaml"))
+	key, pub := testKey(t)
+	sts := newSTS(t, pub)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				bufio.NewReader(c).ReadString('\n')
+				io.WriteString(c, "HTTP/1.1 403 \x1b]0;pwned\x07\x1b[2J\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			}()
+		}
+	}()
+	_, errOut, code := runCLI(t, "-v", "call", "--key", key, "--client-id", "cli-client", "--issuer", sts.srv.URL, "http://"+ln.Addr().String()+"/x")
+	if code != 1 || strings.ContainsAny(errOut, "\x1b\x07") || !strings.Contains(errOut, "403") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
