@@ -255,6 +255,17 @@ func (Backend) Delete(_ context.Context, u *keystore.URI, _ keystore.Options) er
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("file: %s is not a regular file; not deleting it", u.Path)
 	}
+	// Only a key file goes: a private JWK, or one jwkctl encrypted. A
+	// mistyped path to a config or any other file is refused.
+	data, err := os.ReadFile(u.Path)
+	if err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	if !isJWE(data) {
+		if _, _, err := ParsePrivateJWK(data); err != nil {
+			return fmt.Errorf("file: %s is not a key file (a private JWK, or one jwkctl encrypted); not deleting it", u.Path)
+		}
+	}
 	if err := os.Remove(u.Path); err != nil {
 		return fmt.Errorf("file: %w", err)
 	}

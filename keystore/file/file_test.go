@@ -351,3 +351,24 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("P-256", func(t *testing.T) { signertest.Run(t, generate(t, filepath.Join(dir, "e.json"), jose.ES256, 0, nil)) })
 }
+
+// Delete removes key files only: any other file named by mistake stays.
+func TestDeleteRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"config.yaml": "profiles: {}\n", "bad.json": "{not json", "public.json": `{"kty":"EC","crv":"P-256","x":"WECMQzAGqyDM-MWLBNFsPOxGNm5JyR6oe3zy-KOGk5U","y":"UA3Pv3LJBHpzCW8Rf1B8yqudGLjws2rgbXNIJ0rghvA"}`} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		err := keystore.Delete(ctx, "file:"+p, keystore.Options{})
+		if err == nil || !strings.Contains(err.Error(), "not a key file") {
+			t.Errorf("%s: %v", name, err)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed", name)
+		}
+	}
+	// An encrypted key file goes without its passphrase.
+	generate(t, filepath.Join(dir, "enc.json"), jose.ES256, 0, []byte("pw"))
+	if err := keystore.Delete(ctx, "file:"+filepath.Join(dir, "enc.json"), keystore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
