@@ -126,7 +126,7 @@ func quietUsage(cmds []*cli.Command) {
 		flagsOnly := cmd.Action != nil && len(cmd.Subcommands) == 0 && cmd.ArgsUsage == ""
 		// -v works after the command name too ("jwkctl call -v URL"),
 		// not only before it.
-		if cmd.Action != nil && len(cmd.Subcommands) == 0 && !hasFlag(cmd, "verbose") {
+		if !hasFlag(cmd, "verbose") { // also between a group and its subcommand: jwkctl keys -v list
 			cmd.Flags = append(cmd.Flags, verboseFlag())
 		}
 		if len(required) > 0 || flagsOnly {

@@ -23,7 +23,7 @@ func callCommand() *cli.Command {
 	flags = append(flags,
 		&cli.StringFlag{Name: "method", Aliases: []string{"X"}, Usage: "HTTP `METHOD` (default GET, or POST with --data)", EnvVars: env("method")},
 		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "request body: `@FILE`, @- for stdin, or the text itself", EnvVars: env("data")},
-		&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request header `\"Name: value\"`, repeatable (not Authorization or DPoP)", EnvVars: env("header")},
+		&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request header `\"Name: value\"`, repeatable (not Authorization or DPoP; in JWKCTL_HEADER, one per line)", EnvVars: env("header")},
 	)
 	return &cli.Command{
 		Name:      "call",
@@ -75,7 +75,7 @@ func runCall(c *cli.Context) error {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	for _, h := range c.StringSlice("header") {
+	for _, h := range lines(c.StringSlice("header")) {
 		name, value, ok := strings.Cut(h, ":")
 		name = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))
 		if !ok || name == "" {

@@ -139,3 +139,19 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// lines splits the values of a repeatable flag whose values may hold
+// commas and spaces (headers, client specs) on newlines only: that is how
+// several go into one environment variable (JWKCTL_HEADER="A: 1
+// B: 2"). Empty lines are dropped.
+func lines(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, l := range strings.Split(v, "\n") {
+			if l = strings.TrimRight(l, "\r"); strings.TrimSpace(l) != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}

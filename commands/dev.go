@@ -40,8 +40,8 @@ func devSTSCommand() *cli.Command {
 			"   jwkctl keys public --key file:keys/demo.json > demo.jwk\n" +
 			"   jwkctl dev sts --listen 127.0.0.1:8443 --client 'demo=demo.jwk:" + devsts.DemoScope + "'",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: "127.0.0.1:8080", EnvVars: env("listen")},
-			&cli.StringSliceFlag{Name: "client", Usage: "register a client: `ID=PUBLIC_JWK_FILE[:SCOPES]` (file holds a JWK or JWKS; scopes space separated); repeatable", EnvVars: env("client")},
+			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: "127.0.0.1:8080", EnvVars: env("dev-sts-listen")},
+			&cli.StringSliceFlag{Name: "client", Usage: "register a client: `ID=PUBLIC_JWK_FILE[:SCOPES]` (file holds a JWK or JWKS; scopes space separated); repeatable (in JWKCTL_DEV_STS_CLIENT, one per line)", EnvVars: env("dev-sts-client")},
 			&cli.BoolFlag{Name: "no-nonce", Usage: "do not require DPoP nonces (HelseID does)", EnvVars: env("no-nonce")},
 			&cli.BoolFlag{Name: "require-dpop", Usage: "refuse token requests without DPoP", EnvVars: env("require-dpop")},
 			&cli.DurationFlag{Name: "token-lifetime", Usage: "access token lifetime `DURATION`", Value: 5 * time.Minute, EnvVars: env("token-lifetime")},
@@ -62,7 +62,7 @@ func runDevSTS(c *cli.Context) error {
 		scopes []string
 	}
 	var regs []reg
-	for _, spec := range c.StringSlice("client") {
+	for _, spec := range lines(c.StringSlice("client")) {
 		id, keys, scopes, err := parseClientSpec(spec)
 		if err != nil {
 			return err

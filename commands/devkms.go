@@ -22,7 +22,7 @@ func devKMSCommand() *cli.Command {
 			"   jwkctl keys generate --kms-endpoint 127.0.0.1:9010 --alg ES256 \\\n" +
 			"     --key gcpkms://projects/demo/locations/europe-north1/keyRings/jwkctl/cryptoKeys/helseid",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: "127.0.0.1:9010", EnvVars: env("listen")},
+			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: "127.0.0.1:9010", EnvVars: env("dev-kms-listen")},
 		},
 		Action: func(c *cli.Context) error {
 			addr := c.String("listen")

@@ -43,7 +43,7 @@ func keysExpiryCommand() *cli.Command {
 			"Example:\n   jwkctl keys expiry --profile helseid-prod --warn 30d --critical 7d",
 		Flags: append([]cli.Flag{
 			// Not Required: a missing profile must exit 3, not the usage code 2.
-			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "profile `NAME` (required)", EnvVars: env("profile")},
+			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "profile `NAME` (default: the config file's default profile)", EnvVars: env("profile")},
 			&cli.PathFlag{Name: "config", Usage: "profiles `FILE`", EnvVars: env("config")},
 			&cli.StringFlag{Name: "warn", Usage: "warn when the current key expires within `DURATION` (e.g. 30d, 720h)", Value: "30d", EnvVars: env("warn")},
 			&cli.StringFlag{Name: "critical", Usage: "critical within `DURATION`", Value: "7d", EnvVars: env("critical")},

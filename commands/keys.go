@@ -505,6 +505,14 @@ func keysDisableCommand(enable bool) *cli.Command {
 		question = ""
 	}
 	cmd.Action = func(c *cli.Context) error {
+		// A backend that cannot switch keys says so before any question.
+		if u, err := parseKeyURI(c); err == nil {
+			if b, err := keystore.Lookup(u.Scheme); err == nil {
+				if _, ok := b.(keystore.Disabler); !ok {
+					return fmt.Errorf("%w: %s keys cannot be disabled or enabled, only deleted", keystore.ErrUnsupported, u.Scheme)
+				}
+			}
+		}
 		return changeKey(c, cmd.Name, question, func(ctx context.Context, uri string, opts keystore.Options) error {
 			return keystore.SetEnabled(ctx, uri, enable, opts)
 		})

@@ -135,3 +135,28 @@ func TestCallServerTextIsPrintable(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// Several headers or client specs go into one environment variable one
+// per line; commas and spaces stay inside a value.
+func TestLines(t *testing.T) {
+	got := lines([]string{"Accept: a, b\nX-One: 1\r\n\n", "X-Two: 2"})
+	want := []string{"Accept: a, b", "X-One: 1", "X-Two: 2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("lines = %q, want %q", got, want)
+	}
+}
+
+// -v works before the command, between a group and its subcommand, and
+// after the subcommand.
+func TestVerboseAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"-v", "keys", "list", "--key", "file:" + dir + "/"},
+		{"keys", "-v", "list", "--key", "file:" + dir + "/"},
+		{"keys", "list", "-v", "--key", "file:" + dir + "/"},
+	} {
+		if _, errOut, code := runCLI(t, args...); code != 0 {
+			t.Errorf("%v: exit %d %s", args, code, errOut)
+		}
+	}
+}

@@ -154,7 +154,7 @@ func SetEnabled(ctx context.Context, uri string, enabled bool, opts Options) err
 	}
 	d, ok := b.(Disabler)
 	if !ok {
-		return fmt.Errorf("%w: %s keys cannot be disabled, only deleted", ErrUnsupported, u.Scheme)
+		return fmt.Errorf("%w: %s keys cannot be disabled or enabled, only deleted", ErrUnsupported, u.Scheme)
 	}
 	return d.SetEnabled(ctx, u, enabled, opts)
 }
