@@ -221,6 +221,7 @@ func (a *Agent) Reload(profiles []*Profile) {
 		e.mu.Unlock()
 	}
 	a.profiles = next
+	a.cfg.Metrics.keepKeyExpiry(next)
 	a.cfg.Logger.Info("profiles reloaded", "profiles", strings.Join(names(next), ","))
 }
 
@@ -318,7 +319,7 @@ func (a *Agent) Token(ctx context.Context, profile string, scopes []string) (*to
 			// caller's behalf; the next try is after the backoff.
 			err := e.lastErr
 			e.mu.Unlock()
-			return nil, time.Time{}, fmt.Errorf("%w for profile %s: %v", ErrUnavailable, e.name, err)
+			return nil, time.Time{}, fmt.Errorf("%w for profile %s: %w", ErrUnavailable, e.name, err)
 		}
 		f = a.start(e)
 	}
@@ -339,7 +340,7 @@ func (a *Agent) Token(ctx context.Context, profile string, scopes []string) (*to
 		return nil, time.Time{}, fmt.Errorf("%w (profile %s)", ErrClosed, e.name)
 	}
 	if f.err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w for profile %s: %v", ErrUnavailable, e.name, f.err)
+		return nil, time.Time{}, fmt.Errorf("%w for profile %s: %w", ErrUnavailable, e.name, f.err)
 	}
 	return f.resp, f.expiry, nil
 }

@@ -544,3 +544,32 @@ func TestTooManyScopeSets(t *testing.T) {
 		t.Fatalf("%d STS calls, want 2", f.Calls())
 	}
 }
+
+// An abstract unix socket has no file permissions: refused.
+func TestListenRefusesAbstractSockets(t *testing.T) {
+	for _, addr := range []string{"unix:", "unix:@jwkctl"} {
+		if ln, err := agent.Listen(addr, ""); err == nil {
+			ln.Close()
+			t.Errorf("%s accepted", addr)
+		} else if !strings.Contains(err.Error(), "abstract socket") {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+}
+
+// A scope the client lacks is the caller's mistake: 400 invalid_scope,
+// not 503 with Retry-After.
+func TestTokenEndpointInvalidScopeIs400(t *testing.T) {
+	f := &fakeSTS{fail: &token.Error{Status: 400, Code: "invalid_scope", Description: "no such scope"}}
+	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "p", Client: f}})
+	defer a.Close()
+	hc := unixClient(serve(t, a, ""))
+	resp, err := hc.Get("http://agent/v1/token?profile=p&scope=nhn:nope/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Retry-After") != "" {
+		t.Fatalf("status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}

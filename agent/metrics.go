@@ -65,6 +65,17 @@ func (m *Metrics) SetKeyExpiry(profile string, t time.Time) {
 	m.keyExpiry[profile] = t
 }
 
+// keepKeyExpiry forgets the key expiry of profiles no longer served.
+func (m *Metrics) keepKeyExpiry(served map[string]*Profile) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name := range m.keyExpiry {
+		if _, ok := served[name]; !ok {
+			delete(m.keyExpiry, name)
+		}
+	}
+}
+
 func (m *Metrics) attach(a *Agent) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

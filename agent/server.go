@@ -94,6 +94,11 @@ func (a *Agent) serveToken(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrTooManyScopeSets):
 		writeError(w, http.StatusTooManyRequests, "too_many_scope_sets", err.Error())
 		return
+	case isInvalidScope(err):
+		// The caller asked for a scope the client lacks: its mistake, and
+		// no use retrying.
+		writeError(w, http.StatusBadRequest, "invalid_scope", err.Error())
+		return
 	case err != nil:
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "token_unavailable", err.Error())
@@ -157,6 +162,11 @@ func writeError(w http.ResponseWriter, status int, code, reason string) {
 // or 0660 owned by group) or "127.0.0.1:PORT" (loopback only).
 func Listen(addr, group string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		// An abstract socket (@name, or an empty path) has no file mode:
+		// any local user could connect and get tokens.
+		if path == "" || strings.HasPrefix(path, "@") {
+			return nil, fmt.Errorf("agent: --listen %s: give a socket file path (unix:/run/jwkctl/jwkctl.sock); an abstract socket has no permissions, so anyone on the machine could get tokens", addr)
+		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
 		}

@@ -57,10 +57,15 @@ func profileFlagsForServe() []cli.Flag {
 }
 
 func runServe(c *cli.Context) error {
-	var handler slog.Handler = slog.NewTextHandler(c.App.ErrWriter, nil)
+	level := slog.LevelInfo
+	if verbose(c) {
+		level = slog.LevelDebug
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(c.App.ErrWriter, hopts)
 	switch c.String("log-format") {
 	case "json":
-		handler = slog.NewJSONHandler(c.App.ErrWriter, nil)
+		handler = slog.NewJSONHandler(c.App.ErrWriter, hopts)
 	case "text":
 	default:
 		return fmt.Errorf("--log-format must be text or json")
@@ -154,13 +159,14 @@ func shutdown(srv *http.Server, a *agent.Agent, log *slog.Logger) error {
 	log.Info("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := srv.Shutdown(ctx)
-	if err != nil {
-		log.Warn("requests still running after 10 s; stopping them", "error", err)
+	if err := srv.Shutdown(ctx); err != nil {
+		// Asked to stop, and stopped: the waiting callers got "shutting
+		// down". Not a failure of the agent (systemd would mark it failed).
+		log.Warn("requests still running after 10 s; stopped them", "error", err)
 		a.Close()
 		srv.Close()
 	}
-	return err
+	return nil
 }
 
 // loadAgentProfiles builds the agent's profiles from the config file.
@@ -189,7 +195,14 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 		if err != nil {
 			return nil, fmt.Errorf("profile %s: %w", name, err)
 		}
+		// The settings and the keys behind them: a new key at the same URI
+		// (a replaced file, a re-created HSM key) is a changed profile, so
+		// a reload does not keep tokens bound to the old one.
 		b, _ := json.Marshal(p)
+		b = append(b, client.KeyID()...)
+		if dp := client.DPoP(); dp != nil {
+			b = append(b, dp.Thumbprint()...)
+		}
 		sum := sha256.Sum256(b)
 		backend := ""
 		if u, err := keystore.Parse(p.Key); err == nil {
@@ -219,7 +232,7 @@ func watchKeyExpiry(ctx context.Context, path string, only []string, base keysto
 			if err != nil || p == nil {
 				continue
 			}
-			exp, err := currentKeyExpiry(ctx, p, base)
+			exp, err := currentKeyExpiry(ctx, p, base, m)
 			if err != nil {
 				log.Info("key expiry unknown", "profile", name, "reason", err)
 				continue
@@ -242,8 +255,8 @@ func watchKeyExpiry(ctx context.Context, path string, only []string, base keysto
 }
 
 // currentKeyExpiry asks Selvbetjening when the profile's current key expires.
-func currentKeyExpiry(ctx context.Context, p *profile.Profile, base keystore.Options) (time.Time, error) {
-	opts := profile.ClientOptions{Backend: base}
+func currentKeyExpiry(ctx context.Context, p *profile.Profile, base keystore.Options, m *agent.Metrics) (time.Time, error) {
+	opts := profile.ClientOptions{Backend: base, Wrap: m.CountSignatures} // its signatures count too
 	s, err := profile.OpenSigner(ctx, p, p.Key, p.Alg, opts)
 	if err != nil {
 		return time.Time{}, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,8 +20,10 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/urfave/cli/v2"
 
+	"github.com/jwkctl/jwkctl/agent"
 	"github.com/jwkctl/jwkctl/internal/devsts"
 	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/keystore"
 )
 
 // jwkctl serve with a profile from the config file; jwkctl token --agent
@@ -362,5 +365,36 @@ func TestServedProfiles(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"a", "b", "c", "d", "e"}) {
 		t.Fatalf("profiles %q", got)
+	}
+}
+
+// A new key at the same URI changes the profile's fingerprint, so a
+// reload drops tokens bound to the old key.
+func TestAgentFingerprintFollowsTheKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := agentConfig(t, dir)
+	f, err := profile.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := strings.TrimPrefix(f.Profiles["demo"].Key, "file:")
+	log := slog.New(slog.DiscardHandler)
+	load := func() string {
+		ps, err := loadAgentProfiles(context.Background(), cfg, nil, keystore.Options{}, agent.NewMetrics(), log)
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("load: %v", err)
+		}
+		return ps[0].Fingerprint
+	}
+	before := load()
+	if again := load(); again != before {
+		t.Fatal("the fingerprint changed without a change")
+	}
+	os.Remove(keyPath)
+	if _, errOut, code := runCLI(t, "keys", "generate", "--key", "file:"+keyPath, "--alg", "ES256"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if after := load(); after == before {
+		t.Fatal("a new key at the same URI kept the fingerprint")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,10 @@ type AgentSource struct {
 	// Secret is the bearer secret of a TCP agent (the content of its
 	// secret file); empty for a Unix socket.
 	Secret string
+	// SecretFile, if set instead, is the agent's secret file, read at
+	// every request to the agent: the agent writes a new secret at every
+	// start, and a long-running program picks it up without a restart.
+	SecretFile string
 
 	once    sync.Once
 	initErr error
@@ -196,11 +201,22 @@ func (s *AgentSource) Proof(ctx context.Context, method, rawURL, accessToken, no
 // answer into out. An answer that is not the agent's JSON is reported as
 // such, without its body.
 func (s *AgentSource) do(req *http.Request, out any, hint string) error {
-	if s.Secret != "" {
-		if !IsAgentSecret([]byte(s.Secret)) {
+	secret := s.Secret
+	if s.SecretFile != "" {
+		b, err := readSmall(s.SecretFile, 256)
+		if err != nil {
+			return fmt.Errorf("%w: secret file: %w", ErrAgent, err)
+		}
+		if !IsAgentSecret(b) {
+			return fmt.Errorf("%w: %s does not hold a jwkctl agent secret (the file the agent writes at start); not sending it", ErrAgent, s.SecretFile)
+		}
+		secret = string(b)
+	}
+	if secret != "" {
+		if !IsAgentSecret([]byte(secret)) {
 			return fmt.Errorf("%w: Secret is not a jwkctl agent secret (the content of the file the agent writes at start); not sending it", ErrAgent)
 		}
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSuffix(s.Secret, "\n")) // the file ends in a newline
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSuffix(secret, "\n")) // the file ends in a newline
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
@@ -249,4 +265,14 @@ func IsAgentSecret(b []byte) bool {
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	return err == nil && len(raw) == 32
+}
+
+// readSmall reads at most max bytes of a file.
+func readSmall(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max))
 }

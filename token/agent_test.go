@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -250,5 +252,37 @@ func TestAgentSourceWaiterHonoursContext(t *testing.T) {
 	defer cancel()
 	if _, err := src.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiter: %v, want its own deadline", err)
+	}
+}
+
+// SecretFile is read at every request, so a restarted agent's new secret
+// is picked up without restarting the program.
+func TestAgentSourceSecretFileReRead(t *testing.T) {
+	var want atomic.Value
+	want.Store(testSecret)
+	addr, _ := fakeAgent(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+want.Load().(string) {
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"unauthorized","reason":"x"}`))
+			return
+		}
+		w.Write([]byte(`{"access_token":"at","token_type":"Bearer","expires_in":60}`))
+	})
+	file := filepath.Join(t.TempDir(), "agent.secret")
+	os.WriteFile(file, []byte(testSecret+"\n"), 0o600)
+	src := &token.AgentSource{Addr: addr, Profile: "dev", SecretFile: file}
+	if _, err := src.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The agent restarts with a new secret.
+	want.Store(otherSecret)
+	os.WriteFile(file, []byte(otherSecret+"\n"), 0o600)
+	if _, err := src.Fetch(context.Background()); err != nil {
+		t.Fatalf("after the new secret: %v", err)
+	}
+	os.WriteFile(file, []byte(`{"kty":"EC","d":"x"}`), 0o600)
+	if _, err := src.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "does not hold a jwkctl agent secret") {
+		t.Fatalf("a key file as the secret file: %v", err)
 	}
 }
