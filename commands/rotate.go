@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -27,7 +28,7 @@ func rotateCommand() *cli.Command {
 		&cli.StringFlag{Name: "new-key", Usage: "`URI` of the new key (default: next to the current one, named by date; another backend moves the client there)", EnvVars: env("new-key")},
 		&cli.StringFlag{Name: "alg", Usage: "JOSE `ALG` of the new key (default: the current key's)", EnvVars: env("alg")},
 		&cli.IntFlag{Name: "bits", Usage: "RSA size in `BITS` of the new key (default: the current key's)", EnvVars: env("bits")},
-		&cli.DurationFlag{Name: "overlap", Usage: "how long (`DURATION`) the old key stays in its backend after the switch", Value: rotation.DefaultOverlap, EnvVars: env("overlap")},
+		&cli.DurationFlag{Name: "overlap", Usage: "how long (`DURATION`) the old key stays in its backend after the switch (0: --retire may retire it right after)", Value: rotation.DefaultOverlap, EnvVars: env("overlap")},
 		&cli.StringFlag{Name: "selvbetjening-url", Usage: "client-secret API `URL` (default: from the profile, else the one matching the issuer)", EnvVars: env("selvbetjening-url")},
 		&cli.BoolFlag{Name: "jwk-as-string", Usage: "send the JWK as a JSON string, as older Selvbetjening samples did", EnvVars: env("jwk-as-string")},
 	}
@@ -97,8 +98,9 @@ func rotationRunner(c *cli.Context) (*rotation.Runner, error) {
 var planFlagNames = []string{"new-key", "alg", "bits", "overlap", "selvbetjening-url", "jwk-as-string"}
 
 func planRequest(c *cli.Context) rotation.PlanRequest {
+	// An --overlap 0 given is kept: not given is the default, 72h.
 	return rotation.PlanRequest{NewKey: c.String("new-key"), Alg: c.String("alg"), Bits: c.Int("bits"),
-		Overlap: c.Duration("overlap"), Endpoint: c.String("selvbetjening-url"), JWKAsString: c.Bool("jwk-as-string")}
+		Overlap: c.Duration("overlap"), OverlapSet: c.IsSet("overlap"), Endpoint: c.String("selvbetjening-url"), JWKAsString: c.Bool("jwk-as-string")}
 }
 
 func runRotatePlan(c *cli.Context) error {
@@ -209,7 +211,15 @@ func runRotateStatus(c *cli.Context) error {
 		return err
 	}
 	if c.String("output") == "json" {
-		return writeJSON(c.App.Writer, j)
+		// Key URIs as everywhere else, with any pin-value redacted (only
+		// a journal of an older jwkctl can hold one).
+		shown := *j
+		shown.CurrentKey, shown.NewKey = redactURI(j.CurrentKey), redactURI(j.NewKey)
+		shown.KMSVersionsBefore = nil
+		for _, v := range j.KMSVersionsBefore {
+			shown.KMSVersionsBefore = append(shown.KMSVersionsBefore, redactURI(v))
+		}
+		return writeJSON(c.App.Writer, &shown)
 	}
 	printJournal(c, r, j)
 	return nil
@@ -289,6 +299,9 @@ func inUse(r *rotation.Runner, j *rotation.Journal) string {
 func redactURI(s string) string {
 	if u, err := keystore.Parse(s); err == nil {
 		return u.String()
+	}
+	if strings.Contains(strings.ToLower(s), "pin-value") {
+		return "(unparsable URI)"
 	}
 	return s
 }

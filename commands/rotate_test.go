@@ -450,3 +450,84 @@ func squeeze(s string) string {
 	}
 	return b.String()
 }
+
+// rotate plan refuses a --new-key with a pin-value, as profiles do, and
+// records nothing: the journal (which rotate status -o json prints) and
+// the config file never hold a PIN. A journal an older jwkctl wrote with
+// one is printed redacted.
+func TestRotatePlanRefusesPinValueCLI(t *testing.T) {
+	rotateSetup(t, nil)
+	const pin = "735921"
+	_, errOut, code := runCLI(t, "rotate", "plan", "--profile", "prod", "--alg", "ES256",
+		"--new-key", "pkcs11:token=prod;object=helseid-2027?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value="+pin)
+	if code == 0 || strings.Contains(errOut, pin) || !strings.Contains(errOut, "pin-source=file:") || !strings.Contains(errOut, "pin-source=env:") {
+		t.Fatalf("plan with a pin-value: %d %s", code, errOut)
+	}
+	out, errOut, code := runCLI(t, "rotate", "status", "--profile", "prod", "-o", "json")
+	if code == 0 || strings.Contains(out+errOut, pin) || !strings.Contains(errOut, "no rotation in progress") {
+		t.Fatalf("status after the refused plan: %d %s %s", code, out, errOut)
+	}
+	// A journal under the old name, as an older jwkctl wrote it.
+	dir := os.Getenv("JWKCTL_JOURNAL_DIR")
+	os.MkdirAll(dir, 0o700)
+	old := `{"version":1,"profile":"prod","client_id":"rot-client","issuer":"https://x","selvbetjening_endpoint":"https://x/v1/client-secret",` +
+		`"step":"planned","current_key":"file:///k.json","new_key":"pkcs11:token=prod;object=n?pin-value=` + pin + `","alg":"ES256","overlap":"72h0m0s","history":[]}`
+	if err := os.WriteFile(filepath.Join(dir, "prod.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"status", "-o", "json"}, {"status"}, {"resume"}} {
+		out, errOut, _ := runCLI(t, append(append([]string{"rotate"}, args...), "--profile", "prod")...)
+		if strings.Contains(out+errOut, pin) {
+			t.Errorf("rotate %v prints the PIN:\n%s%s", args, out, errOut)
+		}
+		if args[0] == "resume" && !strings.Contains(errOut, "rotate abort") {
+			t.Errorf("resume of a journal with a pin-value: %s", errOut)
+		}
+	}
+}
+
+// --overlap 0 (or JWKCTL_OVERLAP=0) is kept as zero; without it the
+// overlap is 72h.
+func TestRotateOverlapZeroCLI(t *testing.T) {
+	overlap := func() string {
+		t.Helper()
+		out, _, _ := runCLI(t, "rotate", "status", "--profile", "prod", "-o", "json")
+		var j struct {
+			Overlap string `json:"overlap"`
+		}
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatalf("status: %v\n%s", err, out)
+		}
+		return j.Overlap
+	}
+	rotateSetup(t, nil)
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{nil, "", "72h0m0s"},
+		{[]string{"--overlap", "0"}, "", "0s"},
+		{nil, "0s", "0s"},
+		{[]string{"--overlap", "90m"}, "", "1h30m0s"},
+	} {
+		t.Setenv("JWKCTL_OVERLAP", tc.env)
+		if tc.env == "" {
+			os.Unsetenv("JWKCTL_OVERLAP")
+		}
+		if _, errOut, code := runCLI(t, append([]string{"rotate", "plan", "--profile", "prod"}, tc.args...)...); code != 0 {
+			t.Fatalf("plan %v: %s", tc.args, errOut)
+		}
+		if got := overlap(); got != tc.want {
+			t.Errorf("plan %v (JWKCTL_OVERLAP=%q): overlap %s, want %s", tc.args, tc.env, got, tc.want)
+		}
+		if _, errOut, code := runCLI(t, "rotate", "abort", "--profile", "prod", "--yes"); code != 0 {
+			t.Fatal(errOut)
+		}
+	}
+	// With overlap 0, --retire retires right after activation.
+	rotateSetup(t, nil)
+	if out, errOut, code := runCLI(t, "rotate", "run", "--profile", "prod", "--overlap", "0", "--retire", "--yes"); code != 0 || !strings.Contains(out, "retired") {
+		t.Fatalf("run --overlap 0 --retire: %d\n%s%s", code, out, errOut)
+	}
+}

@@ -251,9 +251,14 @@ func (s Store) removeLegacy(profile string) error {
 }
 
 // Save writes the journal atomically (temp file, fsync, rename), 0600.
-// A journal of the profile under its old name is removed afterwards.
+// A journal of the profile under its old name is removed afterwards. A
+// journal whose key URIs hold a pin-value is refused (it wraps
+// profile.ErrSecret): a journal never holds a PIN.
 func (s Store) Save(j *Journal) error {
 	if err := checkProfileName(j.Profile); err != nil {
+		return err
+	}
+	if err := j.checkNoSecret(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
@@ -290,6 +295,20 @@ func (s Store) Save(j *Journal) error {
 	// one while the new exists, and Remove tries again.
 	if s.removeLegacy(j.Profile) == nil {
 		syncDir(s.Dir)
+	}
+	return nil
+}
+
+// checkNoSecret refuses a journal with a pin-value in a key URI. Only a
+// journal written by an older jwkctl, which took one in --new-key, can
+// have one; it is not carried on.
+func (j *Journal) checkNoSecret() error {
+	uris := append([]string{j.CurrentKey, j.NewKey}, j.KMSVersionsBefore...)
+	for _, u := range uris {
+		if hasPinValue(u) {
+			return fmt.Errorf("%w; this journal of profile %s records such a key, so drop it (jwkctl rotate abort --profile %s) and plan again",
+				&secretError{what: "a key URI of the rotation"}, j.Profile, j.Profile)
+		}
 	}
 	return nil
 }

@@ -53,10 +53,18 @@ type Runner struct {
 
 // PlanRequest is what `rotate plan` asks for; empty fields get defaults.
 type PlanRequest struct {
-	NewKey      string
-	Alg         string
-	Bits        int
+	// NewKey is the new key's URI. A PKCS#11 URI names its PIN with
+	// pin-source (file: or env:); one with a pin-value is refused, since
+	// the journal and the config file record the URI and hold no secrets.
+	NewKey string
+	Alg    string
+	Bits   int
+	// Overlap is how long the old key stays after activation. Zero means
+	// DefaultOverlap, unless OverlapSet says zero was asked for: then the
+	// old key may be retired (still only when asked) right after
+	// activation. A negative overlap is refused.
 	Overlap     time.Duration
+	OverlapSet  bool
 	Endpoint    string
 	JWKAsString bool
 }
@@ -112,6 +120,9 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	if req.Overlap < 0 {
 		return nil, fmt.Errorf("rotation: the overlap %v is negative; give how long the old key stays after the switch (default %v)", req.Overlap, DefaultOverlap)
 	}
+	if hasPinValue(req.NewKey) {
+		return nil, &secretError{what: "the new key (--new-key)"}
+	}
 	if j, err := r.Store.Load(r.Profile); err == nil && j.Step != Retired {
 		return nil, fmt.Errorf("rotation: a rotation of %s is in progress (step %s): run `jwkctl rotate resume` or `jwkctl rotate abort`", r.Profile, j.Step)
 	} else if err != nil && !errors.Is(err, ErrNoJournal) {
@@ -124,6 +135,11 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	}
 	if p.Issuer == "" {
 		return nil, fmt.Errorf("rotation: profile %s has no issuer", r.Profile)
+	}
+	// Activation rewrites the config file: if it cannot, nothing is
+	// created (no key, no upload) that would only be left behind.
+	if err := r.checkConfigWritable(); err != nil {
+		return nil, err
 	}
 	unlockClient, err := r.Store.LockClient(p.Issuer, p.ClientID)
 	if err != nil {
@@ -186,7 +202,7 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	}
 	j := &Journal{Version: 1, Profile: r.Profile, ClientID: p.ClientID, Issuer: p.Issuer, Step: Planned,
 		CurrentKey: curKey, CurrentKid: curKid, NewKey: newKey, Alg: string(a), Bits: bits, Overlap: Duration{req.Overlap}}
-	if j.Overlap.Duration == 0 {
+	if j.Overlap.Duration == 0 && !req.OverlapSet {
 		j.Overlap.Duration = DefaultOverlap
 	}
 	j.Endpoint, j.JWKAsString = req.Endpoint, req.JWKAsString
@@ -235,6 +251,36 @@ func (r *Runner) plan(ctx context.Context, req PlanRequest) (*Journal, error) {
 	r.log().Info("rotation planned", "profile", r.Profile, "current", redact(curKey), "current_kid", curKid, "new", redact(newKey), "alg", string(a))
 	return j, nil
 }
+
+// checkConfigWritable makes sure activation will be able to rewrite the
+// config file, before a step creates something.
+func (r *Runner) checkConfigWritable() error {
+	if err := profile.CheckWritable(r.ConfigPath); err != nil {
+		return fmt.Errorf("rotation: activation would not be able to switch profile %s, so nothing was created: %w", r.Profile, err)
+	}
+	return nil
+}
+
+// hasPinValue reports whether uri holds a literal PIN.
+func hasPinValue(uri string) bool {
+	if u, err := keystore.Parse(uri); err == nil && u.PKCS11 != nil && u.PKCS11.PinValue != "" {
+		return true
+	}
+	l := strings.ToLower(uri)
+	return strings.Contains(l, "pin-value=") || strings.Contains(l, "pin-value%3d")
+}
+
+// secretError refuses a key URI with a pin-value: a rotation records key
+// URIs in its journal and the config file, which hold no secrets. It
+// wraps profile.ErrSecret and never holds the PIN.
+type secretError struct{ what string }
+
+func (e *secretError) Error() string {
+	return "rotation: " + e.what + " has a pin-value, and jwkctl keeps no PIN in its rotation journal or config file: " +
+		"in the key URI use pin-source=file:/path/to/pin-file or pin-source=env:VARIABLE instead"
+}
+
+func (e *secretError) Unwrap() error { return profile.ErrSecret }
 
 // absKey returns uri with a relative file path made absolute against the
 // working directory; other URIs unchanged.
@@ -365,6 +411,10 @@ func (r *Runner) Run(ctx context.Context, through Step, force bool) (*Journal, e
 	if err != nil {
 		return nil, err
 	}
+	if err := j.checkNoSecret(); err != nil {
+		// Before any step: a key made with the PIN could not be recorded.
+		return j, err
+	}
 	if !j.Step.Done(through) {
 		unlockClient, err := r.Store.LockClient(j.Issuer, j.ClientID)
 		if err != nil {
@@ -429,6 +479,9 @@ func (r *Runner) generate(ctx context.Context, j *Journal, p *profile.Profile) (
 	a, _ := signer.ParseAlg(j.Alg)
 	spec, err := keystore.SpecFor(a, j.Bits)
 	if err != nil {
+		return "", err
+	}
+	if err := r.checkConfigWritable(); err != nil {
 		return "", err
 	}
 	if err := r.hook(Generated, false); err != nil {
@@ -645,18 +698,40 @@ func (r *Runner) confirm(ctx context.Context, j *Journal, p *profile.Profile) (s
 // changes, its next_key goes, and its alg is set only when it had one or
 // the new key would otherwise sign with another algorithm than the one
 // tested; the user's comments and everything else stay as they were.
+//
+// Other profiles of the same file may be switched by other rotations at
+// the same time (the profile and client locks do not cover them): the
+// file is read, changed and written under the config file's own lock, so
+// no rotation writes back a copy that misses another's change. Opening
+// the new key, which may be slow (an HSM, Cloud KMS), is done before.
 func (r *Runner) activate(ctx context.Context, j *Journal) (string, error) {
-	f, p, err := r.loadProfile()
+	_, p, err := r.loadProfile()
 	if err != nil {
 		return "", err
 	}
 	if err := r.hook(Activated, false); err != nil {
 		return "", err
 	}
+	keyAlg, haveAlg := "", false
+	if p.Key != j.NewKey && p.Alg == "" {
+		keyAlg, haveAlg = r.defaultAlg(ctx, j, p), true
+	}
+	unlock, err := profile.Lock(ctx, r.ConfigPath)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	f, p, err := r.loadProfile()
+	if err != nil {
+		return "", err
+	}
 	if p.Key != j.NewKey {
 		q := p.Clone()
 		q.Key, q.NextKey = j.NewKey, ""
-		if q.Alg != "" || r.defaultAlg(ctx, j, p) != j.Alg {
+		if q.Alg == "" && !haveAlg {
+			keyAlg = r.defaultAlg(ctx, j, p)
+		}
+		if q.Alg != "" || keyAlg != j.Alg {
 			q.Alg = j.Alg
 		}
 		if err := f.Set(r.Profile, q); err != nil {
@@ -666,6 +741,7 @@ func (r *Runner) activate(ctx context.Context, j *Journal) (string, error) {
 			return "", err
 		}
 	}
+	unlock()
 	if err := r.hook(Activated, true); err != nil {
 		return "", err
 	}

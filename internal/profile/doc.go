@@ -9,7 +9,9 @@
 // rotation can switch a profile's key without a window where the file is
 // half written; it edits the file Load read in place, changing only what
 // changed and keeping the user's comments and formatting, and keeps
-// relative paths relative.
+// relative paths relative. It writes the file a symbolic link leads to
+// (the link stays) and keeps the file's mode, owner and group. Lock guards
+// a read-change-write of a config file that others may change too.
 //
 //	f, _ := profile.Load(path)
 //	p, _ := f.Get("helseid-test")

@@ -80,7 +80,10 @@ func restyle(p, w *Profile, dir string) *Profile {
 
 // restyleURI: v is the value to write, was the same entry as written in
 // the file, and style the written value whose form a new value follows
-// when was is empty (the profile's key).
+// when was is empty (the profile's key). A file: key whose predecessor
+// had a relative path gets a relative path; a PKCS#11 key keeps its
+// pin-source=file: and module-path relative where its predecessor had
+// them relative.
 func restyleURI(v, was, style, dir string) string {
 	if v == "" {
 		return v
@@ -92,18 +95,58 @@ func restyleURI(v, was, style, dir string) string {
 		was = style
 	}
 	wu, err := keystore.Parse(was)
-	if err != nil || wu.Scheme != keystore.SchemeFile || filepath.IsAbs(wu.Path) {
+	if err != nil {
 		return v
 	}
 	u, err := keystore.Parse(v)
-	if err != nil || u.Scheme != keystore.SchemeFile || !filepath.IsAbs(u.Path) {
+	if err != nil || u.Scheme != wu.Scheme {
 		return v
 	}
-	rel, ok := relativeTo(dir, u.Path, wu.Path)
-	if !ok {
+	switch u.Scheme {
+	case keystore.SchemeFile:
+		if filepath.IsAbs(wu.Path) || !filepath.IsAbs(u.Path) {
+			return v
+		}
+		rel, ok := relativeTo(dir, u.Path, wu.Path)
+		if !ok {
+			return v
+		}
+		return (&keystore.URI{Scheme: keystore.SchemeFile, Path: rel}).String()
+	case keystore.SchemePKCS11:
+		return restylePKCS11(v, u.PKCS11, wu.PKCS11, dir)
+	}
+	return v
+}
+
+// restylePKCS11 writes the absolute pin-source=file: and module-path of a
+// (the attributes of v) relative to dir where w, the URI it replaces, had
+// them relative; a module path keeps a slash, so that it is not left to
+// the dynamic loader's search.
+func restylePKCS11(v string, a, w *keystore.PKCS11Attrs, dir string) string {
+	if a.PinValue != "" || w.PinValue != "" {
+		return v // refused by Validate; never re-printed (String redacts it)
+	}
+	b := *a
+	changed := false
+	if src, ok := strings.CutPrefix(b.PinSource, "file:"); ok && filepath.IsAbs(src) {
+		if was, ok := strings.CutPrefix(w.PinSource, "file:"); ok && was != "" && !filepath.IsAbs(was) {
+			if rel, ok := relativeTo(dir, src, was); ok {
+				b.PinSource, changed = "file:"+rel, true
+			}
+		}
+	}
+	if m, was := b.ModulePath, w.ModulePath; filepath.IsAbs(m) && strings.Contains(was, "/") && !filepath.IsAbs(was) {
+		if rel, ok := relativeTo(dir, m, was); ok {
+			if !strings.Contains(rel, "/") {
+				rel = "./" + rel
+			}
+			b.ModulePath, changed = rel, true
+		}
+	}
+	if !changed {
 		return v
 	}
-	return (&keystore.URI{Scheme: keystore.SchemeFile, Path: rel}).String()
+	return (&keystore.URI{Scheme: keystore.SchemePKCS11, PKCS11: &b}).String()
 }
 
 func restylePath(v, was, dir string) string {

@@ -267,11 +267,15 @@ func hasPinValue(uri string) bool {
 }
 
 // Save writes f to path atomically: a temp file in the same directory,
-// fsync, rename; the directory is created 0700. The file keeps the mode it
-// had (never writable by group or others), a new one gets 0600. Profiles
-// with a secret are refused before anything is written. Paths keep the
-// form they had in the file Load read (see File): a relative key path that
-// rotation replaced is written relative to path's directory.
+// fsync, rename; the directory is created 0700. When path is a symbolic
+// link, the file it links to is written (the temp file goes into that
+// file's directory and is renamed onto it), so the link stays. The file
+// keeps the mode it had (never writable by group or others; a new one gets
+// 0600) and, where the system lets this process, its owner and group, so
+// a config that an agent reads through its group stays readable to it.
+// Profiles with a secret are refused before anything is written. Paths
+// keep the form they had in the file Load read (see File): a relative key
+// path that rotation replaced is written relative to path's directory.
 //
 // A File that Load read is saved by editing that file's text: only the
 // entries that changed are rewritten (a key switched by rotation is just
@@ -279,6 +283,9 @@ func hasPinValue(uri string) bool {
 // indentation and quoting stay. An edit that cannot be made in the text
 // (a new profile, say) is made in the YAML node tree, which keeps comments
 // and order. A File made from scratch is written whole.
+//
+// Save takes no lock: a caller that reads, changes and writes a config
+// that others may change at the same time holds Lock around all three.
 func (f *File) Save(path string) error {
 	for _, name := range f.Names() {
 		if p := f.Profiles[name]; p != nil {
@@ -311,18 +318,24 @@ func (f *File) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("profile: encode: %w", err)
 	}
-	dir := filepath.Dir(path)
+	target, err := targetPath(path)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(target)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, ".config-*.yaml")
 	if err != nil {
-		return fmt.Errorf("profile: %w", err)
+		return notWritable(path, target, err)
 	}
 	defer os.Remove(tmp.Name())
 	mode := os.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+	if fi, err := os.Stat(target); err == nil && fi.Mode().IsRegular() {
 		mode = fi.Mode().Perm() &^ 0o022
+		// Before the chmod: a chown may clear mode bits.
+		keepOwner(tmp, fi)
 	}
 	werr := errors.Join(tmp.Chmod(mode), write(tmp, data), tmp.Sync())
 	if cerr := tmp.Close(); werr == nil {
@@ -331,8 +344,8 @@ func (f *File) Save(path string) error {
 	if werr != nil {
 		return fmt.Errorf("profile: write %s: %w", path, werr)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("profile: %w", err)
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return notWritable(path, target, err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync() // make the rename durable where the OS allows it
@@ -340,6 +353,84 @@ func (f *File) Save(path string) error {
 	}
 	f.dir, f.written, f.src = absdir, out.Profiles, data
 	return nil
+}
+
+// ErrNotWritable is returned when the config file cannot be replaced:
+// Save writes a new file next to it and renames it over the old one, so
+// the directory that holds the file (the linked-to file's, for a symbolic
+// link) must be writable.
+var ErrNotWritable = errors.New("profile: the config file cannot be rewritten")
+
+// CheckWritable tells, without changing anything, whether Save can
+// replace the config file at path: it makes and removes a temp file where
+// Save would make one. Key rotation calls it before it creates a key, so
+// that a config it could not switch is found before anything exists.
+func CheckWritable(path string) error {
+	target, err := targetPath(path)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), ".config-*.yaml")
+	if err != nil {
+		return notWritable(path, target, err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	if err := os.Remove(name); err != nil {
+		return notWritable(path, target, err)
+	}
+	return nil
+}
+
+// notWritable is the ErrNotWritable error for path, whose file is target:
+// it names the config file and the directory to fix, not a temp file.
+func notWritable(path, target string, err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		err = pe.Err
+	case errors.As(err, &le):
+		err = le.Err
+	}
+	dir := filepath.Dir(target)
+	where := "its directory " + dir
+	if a, b := filepath.Clean(path), filepath.Clean(target); a != b {
+		where = dir + ", the directory of " + b + " (the file it links to)"
+	}
+	return fmt.Errorf("%w: %s is saved by writing a new file in %s and renaming it over the old one, and that fails (%v); "+
+		"make that directory writable for you (chmod u+w %s), or keep the config file in a directory you can write and name it with JWKCTL_CONFIG",
+		ErrNotWritable, path, where, err, shellQuote(dir))
+}
+
+// targetPath is the file Save writes for path: path itself, or when path
+// is a symbolic link, the file it finally links to (which need not exist
+// yet).
+func targetPath(path string) (string, error) {
+	t, err := filepath.EvalSymlinks(path)
+	if err == nil {
+		return t, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("profile: %w", err)
+	}
+	// Missing: path itself, or a link to a file still to be made.
+	p := path
+	for range 40 {
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		l, err := os.Readlink(p)
+		if err != nil {
+			return "", fmt.Errorf("profile: %w", err)
+		}
+		if !filepath.IsAbs(l) {
+			l = filepath.Join(filepath.Dir(p), l)
+		}
+		p = l
+	}
+	return "", fmt.Errorf("profile: %s: too many levels of symbolic links", path)
 }
 
 func write(f *os.File, b []byte) error {

@@ -1,0 +1,47 @@
+//go:build (unix && !aix && !solaris) || illumos
+
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// lockFile takes an exclusive flock(2) on the file p, made if missing and
+// never removed (removing a lock file that someone may be about to open
+// would let two processes hold "the" lock). The kernel drops the lock
+// when its holder closes the file or exits, killed or not, so a crash
+// never leaves a stale lock. The file stays empty and is opened only for
+// reading, so one made by root does not lock other users out.
+func lockFile(ctx context.Context, p, config string) (unlock func(), err error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("profile: lock the config file %s: %w", config, err)
+	}
+	fd := int(f.Fd())
+	deadline := time.Now().Add(lockWait)
+	for {
+		err = syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("profile: lock the config file %s (%s): %w", config, p, err)
+		}
+		if err := waitLock(ctx, deadline, p, config, ""); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }, nil // closing releases the lock
+}
