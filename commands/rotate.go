@@ -26,8 +26,8 @@ func rotateCommand() *cli.Command {
 	}
 	planFlags := []cli.Flag{
 		&cli.StringFlag{Name: "new-key", Usage: "`URI` of the new key (default: next to the current one, named by date; another backend moves the client there)", EnvVars: env("new-key")},
-		&cli.StringFlag{Name: "alg", Usage: "JOSE `ALG` of the new key (default: the current key's)", EnvVars: env("alg")},
-		&cli.IntFlag{Name: "bits", Usage: "RSA size in `BITS` of the new key (default: the current key's)", EnvVars: env("bits")},
+		&cli.StringFlag{Name: "alg", Usage: "JOSE `ALG` of the new key", DefaultText: "the current key's", EnvVars: env("new-alg")},
+		&cli.IntFlag{Name: "bits", Usage: "RSA size in `BITS` of the new key", DefaultText: "the current key's", EnvVars: env("new-bits")},
 		&cli.DurationFlag{Name: "overlap", Usage: "how long (`DURATION`) the old key stays in its backend after the switch (0: --retire may retire it right after)", Value: rotation.DefaultOverlap, EnvVars: env("overlap")},
 		&cli.StringFlag{Name: "selvbetjening-url", Usage: "client-secret API `URL` (default: from the profile, else the one matching the issuer)", EnvVars: env("selvbetjening-url")},
 		&cli.BoolFlag{Name: "jwk-as-string", Usage: "send the JWK as a JSON string, as older Selvbetjening samples did", EnvVars: env("jwk-as-string")},
