@@ -323,11 +323,11 @@ func TestRotationKeepsRelativePKCS11Paths(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := f.runner(nil)
-	j, err := r.Plan(context.Background(), rotation.PlanRequest{})
-	if err != nil {
+	if _, err := r.Plan(context.Background(), rotation.PlanRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if j, err = r.Run(context.Background(), rotation.Activated, false); err != nil {
+	j, err := r.Run(context.Background(), rotation.Activated, false)
+	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(f.config)
