@@ -1,16 +1,12 @@
 package commands
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/jwkctl/jwkctl/internal/devsts"
 	"github.com/jwkctl/jwkctl/internal/profile"
-	"github.com/jwkctl/jwkctl/keystore"
 )
 
 // Without --profile, keys expiry checks the config's default profile, as
@@ -34,28 +30,8 @@ func TestKeysExpiryDefaultProfile(t *testing.T) {
 // A client without the Selvbetjening scope gets a hint about the scope,
 // not about reachability.
 func TestKeysExpiryWithoutSelvbetjeningScope(t *testing.T) {
-	dir := t.TempDir()
-	spec, _ := keystore.SpecFor(jose.ES256, 0)
-	k, err := keystore.Generate(t.Context(), keystore.GenerateRequest{URI: keystore.MustParse("file:" + filepath.Join(dir, "client.json")), Spec: spec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sts, stop, err := devsts.Start(devsts.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	sts.EnableSelvbetjening()
-	if err := sts.RegisterClient("no-sb", []jose.JSONWebKey{{Key: k.Public()}}, []string{devsts.DemoScope}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "config.yaml")
-	f := &profile.File{}
-	f.Set("p", &profile.Profile{Issuer: sts.Issuer(), ClientID: "no-sb", Key: k.URI().String(), DPoP: true})
-	if err := f.Save(cfg); err != nil {
-		t.Fatal(err)
-	}
-	_, errOut, code := runCLI(t, "keys", "expiry", "--config", cfg, "--profile", "p")
+	cfg, _ := rotateSetupScopes(t, nil, devsts.DemoScope)
+	_, errOut, code := runCLI(t, "keys", "expiry", "--config", cfg, "--profile", "prod")
 	if code != 3 || !strings.Contains(errOut, "needs the scope nhn:selvbetjening/client") || strings.Contains(errOut, "reachable") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -100,6 +100,13 @@ func TestRotateAndExpiryCLI(t *testing.T) {
 // temporary JWKCTL_JOURNAL_DIR.
 func rotateSetup(t *testing.T, pass []byte) (cfg, key string) {
 	t.Helper()
+	return rotateSetupScopes(t, pass, devsts.DemoScope, devsts.SelvbetjeningScope)
+}
+
+// rotateSetupScopes is rotateSetup with the scopes the dev STS grants the
+// client ("prod" in the config, with its key in a file).
+func rotateSetupScopes(t *testing.T, pass []byte, granted ...string) (cfg, key string) {
+	t.Helper()
 	dir := t.TempDir()
 	spec, _ := keystore.SpecFor(jose.ES256, 0)
 	k, err := keystore.Generate(t.Context(), keystore.GenerateRequest{URI: keystore.MustParse("file:" + filepath.Join(dir, "client.json")), Spec: spec, Options: keystore.Options{Passphrase: pass}})
@@ -112,7 +119,7 @@ func rotateSetup(t *testing.T, pass []byte) (cfg, key string) {
 	}
 	t.Cleanup(stop)
 	sts.EnableSelvbetjening()
-	if err := sts.RegisterClient("rot-client", []jose.JSONWebKey{{Key: k.Public()}}, []string{devsts.DemoScope, devsts.SelvbetjeningScope}); err != nil {
+	if err := sts.RegisterClient("rot-client", []jose.JSONWebKey{{Key: k.Public()}}, granted); err != nil {
 		t.Fatal(err)
 	}
 	cfg = filepath.Join(dir, "config.yaml")
