@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,7 +140,7 @@ func runRotateRun(c *cli.Context) error {
 				if c.IsSet(name) {
 					return fmt.Errorf("a rotation of %s is already planned (step %s), so --%s (or %s) would be ignored: "+
 						"run jwkctl rotate resume --profile %s without plan flags to carry it on, or jwkctl rotate abort and plan again to change it",
-						r.Profile, j.Step, name, env(name)[0], r.Profile)
+						r.Profile, j.Step, name, flagEnv(c, name), r.Profile)
 				}
 			}
 			fmt.Fprintf(c.App.ErrWriter, "a rotation is already at step %s; carrying it on\n", j.Step)
@@ -323,4 +324,16 @@ func canDisable(uri string) error {
 		return fmt.Errorf("%s keys cannot be disabled, only deleted: use --retire-by delete", u.Scheme)
 	}
 	return nil
+}
+
+// flagEnv is the environment variable of the command's flag name.
+func flagEnv(c *cli.Context, name string) string {
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			if ev, ok := f.(interface{ GetEnvVars() []string }); ok && len(ev.GetEnvVars()) > 0 {
+				return ev.GetEnvVars()[0]
+			}
+		}
+	}
+	return env(name)[0]
 }

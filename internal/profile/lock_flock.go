@@ -20,8 +20,21 @@ import (
 // reading, so one made by root does not lock other users out.
 func lockFile(ctx context.Context, p, config string) (unlock func(), err error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+	if errors.Is(err, os.ErrPermission) {
+		if _, serr := os.Lstat(p); serr == nil {
+			// The lock file is there but not ours to read: say so, rather
+			// than blame the directory.
+			return nil, fmt.Errorf("profile: lock file %s of the config file %s cannot be opened (%v); its owner can fix it with: chmod 644 %s", p, config, err, p)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("profile: lock the config file %s: %w", config, err)
+	}
+	// Whatever the umask: others must be able to open it to lock.
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != 0o644 {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
+			_ = f.Chmod(0o644)
+		}
 	}
 	fd := int(f.Fd())
 	deadline := time.Now().Add(lockWait)

@@ -379,6 +379,17 @@ func CheckWritable(path string) error {
 	if err := os.Remove(name); err != nil {
 		return notWritable(path, target, err)
 	}
+	// Activation also locks the config through its lock file: that must
+	// open too (one left by another user with a narrow umask may not).
+	// (A missing one can be made: the directory is writable.)
+	lf, err := os.OpenFile(lockPath(target), os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("profile: lock file %s of the config file %s cannot be opened (%v); its owner can fix it with: chmod 644 %s", lockPath(target), path, err, lockPath(target))
+	}
+	lf.Close()
 	return nil
 }
 
