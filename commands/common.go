@@ -98,7 +98,7 @@ func passphrase(c *cli.Context) ([]byte, error) {
 func parseKeyURI(c *cli.Context) (*keystore.URI, error) {
 	s := c.String("key")
 	if s == "" {
-		return nil, fmt.Errorf("no key given: use --key URI (or JWKCTL_KEY)")
+		return nil, cli.Exit("no key given: use --key URI (or JWKCTL_KEY)", ExitUsage)
 	}
 	return keystore.Parse(s)
 }
@@ -107,7 +107,7 @@ func parseKeyURI(c *cli.Context) (*keystore.URI, error) {
 func openKey(c *cli.Context) (keystore.Key, error) {
 	s := c.String("key")
 	if s == "" {
-		return nil, fmt.Errorf("no key given: use --key URI (or JWKCTL_KEY)")
+		return nil, cli.Exit("no key given: use --key URI (or JWKCTL_KEY)", ExitUsage)
 	}
 	opts, err := backendOptions(c)
 	if err != nil {

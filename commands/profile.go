@@ -116,14 +116,15 @@ func resolveProfile(c *cli.Context) (*profile.Profile, error) {
 	if p.DPoPKey != "" {
 		p.DPoP = true
 	}
+	// Missing settings are command-line mistakes: exit 2.
 	if p.Key == "" {
-		return nil, errors.New("no key given: use --key URI, JWKCTL_KEY or a profile with a key entry")
+		return nil, cli.Exit("no key given: use --key URI, JWKCTL_KEY or a profile with a key entry", ExitUsage)
 	}
 	if p.ClientID == "" {
-		return nil, errors.New("no client id: use --client-id, JWKCTL_CLIENT_ID or a profile with a client_id entry")
+		return nil, cli.Exit("no client id: use --client-id, JWKCTL_CLIENT_ID or a profile with a client_id entry", ExitUsage)
 	}
 	if p.Issuer == "" && p.TokenEndpoint == "" {
-		return nil, fmt.Errorf("no authorization server: use --issuer (HelseID test: %s) or --token-endpoint", helseIDTest)
+		return nil, cli.Exit(fmt.Sprintf("no authorization server: use --issuer (HelseID test: %s) or --token-endpoint", helseIDTest), ExitUsage)
 	}
 	return p, nil
 }

@@ -22,9 +22,10 @@ func runResolve(t *testing.T, args ...string) (*profile.Profile, error) {
 	t.Helper()
 	var got *profile.Profile
 	app := &cli.App{
-		Name:      "jwkctl",
-		Writer:    &bytes.Buffer{},
-		ErrWriter: &bytes.Buffer{},
+		Name:           "jwkctl",
+		Writer:         &bytes.Buffer{},
+		ErrWriter:      &bytes.Buffer{},
+		ExitErrHandler: func(*cli.Context, error) {}, // errors come back, as in App()
 		Commands: []*cli.Command{{
 			Name:  "t",
 			Flags: tokenFlags(),

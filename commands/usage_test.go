@@ -31,6 +31,9 @@ func TestUsageMistakesExit2(t *testing.T) {
 		{[]string{"assertion", "--key", key, "--client-id", "c", "--audience", "a", "--lifetime", "1500ms"}, "whole seconds"},
 		{[]string{"assertion", "--key", key, "--client-id", "c", "--audience", "a", "--lifetime", "2m"}, "add --force-lifetime"},
 		{[]string{"keys", "bogus"}, "unknown command"},
+		{[]string{"token", "--key", key, "--client-id", "c"}, "no authorization server"},
+		{[]string{"token", "--client-id", "c", "--issuer", "http://127.0.0.1:1"}, "no key given"},
+		{[]string{"call", "--key", key, "--issuer", "http://127.0.0.1:1", "http://127.0.0.1:1/x"}, "no client id"},
 	} {
 		t.Run(strings.Join(tc.args[:2], " "), func(t *testing.T) {
 			out, errOut, code := runCLI(t, tc.args...)
