@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -181,6 +181,13 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 			question = fmt.Sprintf("After activation, disable the old key %s in its backend? It will refuse to sign until enabled again.", old)
 		default:
 			return cli.Exit(fmt.Sprintf("--retire-by must be delete or disable, not %q", c.String("retire-by")), ExitUsage)
+		}
+		// Within the overlap nothing would be retired: say so first rather
+		// than ask a question that changes nothing.
+		if j.ActivatedAt != nil && !c.Bool("force-retire") {
+			if until := j.ActivatedAt.Add(j.Overlap.Duration); time.Now().Before(until) {
+				return &rotation.OverlapError{Profile: r.Profile, Until: until, Overlap: j.Overlap.Duration, Disable: r.DisableOld}
+			}
 		}
 		if !c.Bool("yes") {
 			if err := confirm(c, "retire the old key", question); err != nil {

@@ -74,10 +74,15 @@ func TestRotateAndExpiryCLI(t *testing.T) {
 	if code != 0 || strings.Count(out, "*") != 1 || !strings.Contains(out, time.Now().AddDate(1, 0, 0).Format("2006-01")) {
 		t.Fatalf("expiry after rotation: %d\n%s", code, out)
 	}
-	// Retiring needs confirmation; without a terminal and --yes it refuses.
+	// Inside the overlap nothing is asked: it says until when the old key
+	// stays. (Past it, retiring needs confirmation: see --force-retire below.)
 	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--retire")
+	if code == 0 || !strings.Contains(errOut, "the old key stays until") || strings.Contains(errOut, "confirmation") {
+		t.Fatalf("retire inside the overlap without --yes: %d %s", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--force-retire")
 	if code == 0 || !strings.Contains(errOut, "confirmation") {
-		t.Fatalf("retire without --yes: %d %s", code, errOut)
+		t.Fatalf("force-retire without --yes: %d %s", code, errOut)
 	}
 	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--retire", "--yes")
 	if code == 0 || !strings.Contains(errOut, "overlap") {
