@@ -287,6 +287,13 @@ func runKeysImport(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "imported into %s (kid %s). %s still holds the private key: delete it securely once you have checked the import.\n",
 		key.URI(), jwk.KeyID, from)
+	// A backend that cannot record the alg (a PKCS#11 token) signs with
+	// the key's default unless told: say so, or what was registered and
+	// what is signed would differ.
+	if def, err := signer.DefaultAlg(key); err == nil && def != alg {
+		fmt.Fprintf(c.App.ErrWriter, "note: %s keys do not record their alg: this key signs %s unless told %s (alg: %s in the profile, or --alg %s).\n",
+			key.URI().Scheme, def, alg, alg, alg)
+	}
 	if srcKid != "" && srcKid != jwk.KeyID {
 		fmt.Fprintf(c.App.ErrWriter, "note: %s gave the key kid %q; jwkctl names every key by its RFC 7638 thumbprint, so assertions now carry kid %s. "+
 			"If HelseID answers invalid_client, register the public JWK above in Selvbetjening, so the registration carries this kid.\n", from, srcKid, jwk.KeyID)

@@ -110,3 +110,26 @@ func TestInitSoftHSM(t *testing.T) {
 		t.Fatalf("second init-softhsm: %d %s", code, errOut)
 	}
 }
+
+// A token does not record a key's alg: importing a JWK registered for
+// RS256 says how to keep signing RS256.
+func TestPKCS11ImportNotesTheAlg(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "keys", "rsa2048.jwk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	m["alg"] = "RS256"
+	b, _ := json.Marshal(m)
+	from := filepath.Join(t.TempDir(), "download.json")
+	os.WriteFile(from, b, 0o600)
+	out, errOut, code := runCLI(t, "keys", "import", "--key", tok.URI("imported-rs256"), "--from", from)
+	if code != 0 || !strings.Contains(out, `"alg": "RS256"`) {
+		t.Fatalf("import: %d %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "pkcs11 keys do not record their alg: this key signs PS256 unless told RS256") {
+		t.Fatalf("no note about the alg: %s", errOut)
+	}
+}
