@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -248,6 +249,11 @@ func describeTokens(p *pkcs11.Ctx, t target) string {
 		out = append(out, d+")")
 	}
 	if len(out) == 0 {
+		// SoftHSM2 finds its tokens through SOFTHSM2_CONF: a shell without
+		// it sees none.
+		if strings.Contains(strings.ToLower(filepath.Base(t.module)), "softhsm") && os.Getenv("SOFTHSM2_CONF") == "" {
+			return "no initialised tokens; SOFTHSM2_CONF is not set (export the path jwkctl keys init-softhsm printed)"
+		}
 		return "no initialised tokens"
 	}
 	sort.Strings(out)
