@@ -443,7 +443,7 @@ func (a *Agent) exchange(e *entry, f *flight) {
 		e.refused = refused(err)
 		// A caller asking for a scope the client lacks is the caller's
 		// mistake (it gets the error), not a failing refresh to alert on.
-		if e.resp != nil || !isInvalidScope(err) {
+		if e.resp != nil || !errors.Is(err, token.ErrInvalidScope) {
 			a.cfg.Metrics.refreshFailures.WithLabelValues(p.Name).Inc()
 		}
 		a.cfg.Logger.Warn("token refresh failed", "profile", p.Name, "scope", e.scope, "error", err, "failures", e.failures, "retry", a.refreshable(e, now))
@@ -610,9 +610,4 @@ func (a *Agent) Refresh() {
 	for _, f := range flights {
 		<-f.done
 	}
-}
-
-func isInvalidScope(err error) bool {
-	var te *token.Error
-	return errors.Is(err, token.ErrInvalidScope) || (errors.As(err, &te) && te.Code == "invalid_scope")
 }

@@ -94,7 +94,7 @@ func (a *Agent) serveToken(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrTooManyScopeSets):
 		writeError(w, http.StatusTooManyRequests, "too_many_scope_sets", err.Error())
 		return
-	case isInvalidScope(err):
+	case errors.Is(err, token.ErrInvalidScope):
 		// The caller asked for a scope the client lacks: its mistake, and
 		// no use retrying.
 		writeError(w, http.StatusBadRequest, "invalid_scope", err.Error())

@@ -106,7 +106,7 @@ func profileHints(err error, name, path string) error {
 	var pe *rotation.ProblemError
 	var te *token.Error
 	switch {
-	case errors.Is(err, token.ErrInvalidScope) || (errors.As(err, &te) && te.Code == "invalid_scope"):
+	case errors.Is(err, token.ErrInvalidScope):
 		// HelseID gave no token for the client-secret API.
 		msg += " (the client needs the scope " + rotation.Scope + " in HelseID to ask Selvbetjening about its keys; add it to the client in Selvbetjening)"
 	case strings.HasPrefix(msg, "selvbetjening: ") && !errors.As(err, &pe) && !errors.As(err, &te) && !errors.Is(err, token.ErrDiscovery) && !strings.Contains(msg, where):

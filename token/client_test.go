@@ -502,3 +502,15 @@ func TestSkewWordsAreWholeWords(t *testing.T) {
 		}
 	}
 }
+
+// An Error built by hand matches its code's sentinel, as one parsed from
+// a token endpoint does.
+func TestErrorMatchesItsCodeSentinel(t *testing.T) {
+	e := &Error{Status: 400, Code: "invalid_scope"}
+	if !errors.Is(e, ErrInvalidScope) || errors.Is(e, ErrInvalidClient) {
+		t.Fatalf("%v: sentinels wrong", e)
+	}
+	if errors.Is(&Error{Status: 503}, ErrInvalidScope) {
+		t.Fatal("an Error without a code matched invalid_scope")
+	}
+}

@@ -104,8 +104,17 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinels this error matches.
-func (e *Error) Unwrap() []error { return e.sentinels }
+// Unwrap returns the sentinels this error matches. An Error made
+// elsewhere (a test, a wrapper) matches its Code's sentinel, as one from
+// a token endpoint does.
+func (e *Error) Unwrap() []error {
+	if e.sentinels == nil {
+		if s, ok := codeSentinels[e.Code]; ok {
+			return []error{s}
+		}
+	}
+	return e.sentinels
+}
 
 // jwtLike matches anything that looks like a compact JWS, so a server that
 // echoes an assertion or token back never gets it into our output.
