@@ -96,9 +96,12 @@ func runTokenFromAgent(c *cli.Context, addr string) error {
 	src := &token.AgentSource{Addr: addr, Profile: c.String("profile"), Scopes: splitSpaces(c.StringSlice("scope"))}
 	secretFile := c.Path("agent-secret-file")
 	if secretFile != "" {
-		b, err := readAgentSecret(secretFile)
+		b, err := token.ReadAgentSecret(secretFile)
+		if errors.Is(err, token.ErrNotAgentSecret) {
+			return cli.Exit("--agent-secret-file "+err.Error(), ExitUsage)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("--agent-secret-file: %w", err)
 		}
 		src.Secret = b
 	}
@@ -205,22 +208,3 @@ type anyValue struct{}
 
 func (*anyValue) String() string   { return "" }
 func (*anyValue) Set(string) error { return nil }
-
-// readAgentSecret reads an agent's secret file, and refuses (before
-// anything is sent) a file that does not hold one: a mistyped path must
-// never send a key file's content as a bearer token.
-func readAgentSecret(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("--agent-secret-file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 256))
-	if err != nil {
-		return "", fmt.Errorf("--agent-secret-file: %w", err)
-	}
-	if !token.IsAgentSecret(b) {
-		return "", cli.Exit(fmt.Sprintf("--agent-secret-file %s does not hold a jwkctl agent secret (the file `jwkctl serve` writes at start, its --secret-file); not sending it", path), ExitUsage)
-	}
-	return strings.TrimSuffix(string(b), "\n"), nil
-}

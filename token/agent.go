@@ -203,14 +203,10 @@ func (s *AgentSource) Proof(ctx context.Context, method, rawURL, accessToken, no
 func (s *AgentSource) do(req *http.Request, out any, hint string) error {
 	secret := s.Secret
 	if s.SecretFile != "" {
-		b, err := readSmall(s.SecretFile, 256)
-		if err != nil {
-			return fmt.Errorf("%w: secret file: %w", ErrAgent, err)
+		var err error
+		if secret, err = ReadAgentSecret(s.SecretFile); err != nil {
+			return fmt.Errorf("%w: %w", ErrAgent, err)
 		}
-		if !IsAgentSecret(b) {
-			return fmt.Errorf("%w: %s does not hold a jwkctl agent secret (the file the agent writes at start); not sending it", ErrAgent, s.SecretFile)
-		}
-		secret = string(b)
 	}
 	if secret != "" {
 		if !IsAgentSecret([]byte(secret)) {
@@ -267,12 +263,33 @@ func IsAgentSecret(b []byte) bool {
 	return err == nil && len(raw) == 32
 }
 
-// readSmall reads at most max bytes of a file.
-func readSmall(path string, max int64) ([]byte, error) {
+// ErrNotAgentSecret: a file given as an agent's secret file holds
+// something else (a mistyped path to a key, say); it is never sent.
+var ErrNotAgentSecret = errors.New("not a jwkctl agent secret")
+
+type notSecretError string
+
+func (p notSecretError) Error() string {
+	return string(p) + " does not hold a jwkctl agent secret (the file the agent writes at start, its --secret-file); not sending it"
+}
+
+func (notSecretError) Is(target error) bool { return target == ErrNotAgentSecret }
+
+// ReadAgentSecret reads an agent's secret file (what `jwkctl serve`
+// writes at start) and returns the secret without its newline. A file
+// that does not hold one is an error wrapping ErrNotAgentSecret.
+func ReadAgentSecret(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("secret file: %w", err)
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, max))
+	b, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
+		return "", fmt.Errorf("secret file: %w", err)
+	}
+	if !IsAgentSecret(b) {
+		return "", notSecretError(path)
+	}
+	return strings.TrimSuffix(string(b), "\n"), nil
 }
