@@ -119,3 +119,29 @@ func TestRefusesAlgTheServerDoesNotList(t *testing.T) {
 		t.Errorf("%d token requests, want 2 (nonce challenge, then the token)", got)
 	}
 }
+
+// The dev STS also enforces the lists it publishes: with the token
+// endpoint given (no discovery, so no check here) the request is sent
+// and refused there.
+func TestDevSTSEnforcesItsAlgLists(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := signer.New(ec, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, n := countingSTS(t, devsts.Config{AssertionAlgs: []jose.SignatureAlgorithm{jose.PS256}})
+	if err := sts.RegisterClient("c", []jose.JSONWebKey{*s.Public()}, []string{devsts.DemoScope}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := token.NewClient(token.Config{TokenEndpoint: sts.TokenEndpoint(), Audience: sts.Issuer(), ClientID: "c", Signer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Exchange(t.Context(), token.Request{})
+	if !errors.Is(err, token.ErrInvalidClient) || !strings.Contains(err.Error(), "PS256") {
+		t.Fatalf("err = %v, want invalid_client naming PS256", err)
+	}
+	if n.Load() != 1 {
+		t.Errorf("%d token requests, want 1", n.Load())
+	}
+}
