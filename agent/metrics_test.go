@@ -1,11 +1,14 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/jwkctl/jwkctl/agent"
 	"github.com/jwkctl/jwkctl/keystore"
@@ -37,14 +40,17 @@ func TestCountedKeyKeepsItsAbilities(t *testing.T) {
 		t.Run(string(tc.alg), func(t *testing.T) { signertest.Run(t, w) })
 		s, _ := signer.New(w, tc.alg)
 		count := func() float64 {
-			mfs, err := m.Registry.Gather()
+			var buf bytes.Buffer
+			if err := m.WriteText(&buf); err != nil {
+				t.Fatal(err)
+			}
+			p := expfmt.NewTextParser(model.LegacyValidation)
+			mfs, err := p.TextToMetricFamilies(&buf)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, mf := range mfs {
-				if mf.GetName() == "jwkctl_agent_signatures_total" {
-					return mf.GetMetric()[0].GetCounter().GetValue()
-				}
+			if mf := mfs["jwkctl_agent_signatures_total"]; mf != nil {
+				return mf.GetMetric()[0].GetCounter().GetValue()
 			}
 			return 0
 		}
