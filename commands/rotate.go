@@ -90,7 +90,7 @@ func rotationRunner(c *cli.Context) (*rotation.Runner, error) {
 		return nil, err
 	}
 	return &rotation.Runner{
-		Store: rotation.Store{Dir: dir}, ConfigPath: cfg, Profile: c.String("profile"),
+		Store: rotation.Store{Dir: dir, Log: opts.Log}, ConfigPath: cfg, Profile: c.String("profile"),
 		Backend: opts, Log: opts.Log,
 	}, nil
 }

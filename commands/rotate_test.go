@@ -543,3 +543,43 @@ func TestRotateOverlapZeroCLI(t *testing.T) {
 		t.Fatalf("run --overlap 0 --retire: %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A damaged journal ({} or null, an unknown step) is one line naming the
+// file and the way out; nothing is carried out from it (an unknown step
+// once restarted the rotation from plan), and rotate abort drops it.
+func TestRotateDamagedJournalCLI(t *testing.T) {
+	rotateSetup(t, nil)
+	if _, errOut, code := runCLI(t, "rotate", "plan", "--profile", "prod"); code != 0 {
+		t.Fatal(errOut)
+	}
+	dir := os.Getenv("JWKCTL_JOURNAL_DIR")
+	journals, _ := filepath.Glob(filepath.Join(dir, "prod.*.json"))
+	if len(journals) != 1 {
+		t.Fatalf("journals: %q", journals)
+	}
+	planned, _ := os.ReadFile(journals[0])
+	bogus := strings.Replace(string(planned), `"step": "planned"`, `"step": "bogus"`, 1)
+	for _, content := range []string{"{}", "null", bogus} {
+		os.WriteFile(journals[0], []byte(content), 0o600)
+		for _, cmd := range []string{"resume", "run", "status"} {
+			out, errOut, code := runCLI(t, "rotate", cmd, "--profile", "prod")
+			if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "damaged journal "+journals[0]) ||
+				!strings.Contains(errOut, "jwkctl rotate abort --profile prod") || strings.Contains(errOut, "another profile") {
+				t.Fatalf("rotate %s with journal %.20q: %d\n%s%s", cmd, content, code, out, errOut)
+			}
+		}
+		if b, _ := os.ReadFile(journals[0]); string(b) != content {
+			t.Fatalf("the damaged journal was rewritten:\n%s", b)
+		}
+		if keys, _ := filepath.Glob(filepath.Join(filepath.Dir(os.Getenv("JWKCTL_CONFIG")), "client-*.json")); len(keys) != 0 {
+			t.Fatalf("a key was generated from a damaged journal: %q", keys)
+		}
+	}
+	_, errOut, code := runCLI(t, "rotate", "abort", "--profile", "prod", "--yes")
+	if code != 0 || !strings.Contains(errOut, "removed the journal "+journals[0]) || !strings.Contains(errOut, "keys expiry --profile prod") {
+		t.Fatalf("abort of a damaged journal: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "rotate", "status", "--profile", "prod"); code == 0 || !strings.Contains(errOut, "no rotation in progress") {
+		t.Fatalf("status after abort: %d %s", code, errOut)
+	}
+}

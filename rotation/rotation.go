@@ -920,6 +920,16 @@ func (r *Runner) Abort(ctx context.Context) (string, error) {
 	}
 	defer unlock()
 	j, err := r.Store.Load(r.Profile)
+	var je *journalError
+	if errors.As(err, &je) && je.profile == r.Profile && je.path == r.Store.path(r.Profile) {
+		// A journal that cannot be carried on can still be dropped: its
+		// error said what to check first.
+		if err := os.Remove(je.path); err != nil {
+			return "", fmt.Errorf("rotation: %w", err)
+		}
+		return fmt.Sprintf("removed the journal %s (%s), which could not tell what its rotation left: check the registered keys with jwkctl keys expiry --profile %s and delete a key nobody uses with jwkctl keys delete --key URI",
+			je.path, je.reason, profile.ShellQuote(r.Profile)), nil
+	}
 	if err != nil {
 		return "", err
 	}
