@@ -186,7 +186,7 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 		// than ask a question that changes nothing.
 		if j.ActivatedAt != nil && !c.Bool("force-retire") {
 			if until := j.ActivatedAt.Add(j.Overlap.Duration); time.Now().Before(until) {
-				return &rotation.OverlapError{Profile: r.Profile, Until: until, Overlap: j.Overlap.Duration, Disable: r.DisableOld}
+				return keptInOverlap(c, &rotation.OverlapError{Profile: r.Profile, Until: until, Overlap: j.Overlap.Duration, Disable: r.DisableOld})
 			}
 		}
 		if !c.Bool("yes") {
@@ -200,12 +200,23 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 	if j != nil {
 		printJournal(c, r, j)
 	}
+	if errors.Is(err, rotation.ErrOverlap) {
+		return keptInOverlap(c, err)
+	}
 	if err != nil {
-		if j != nil && !errors.Is(err, rotation.ErrOverlap) {
+		if j != nil {
 			return fmt.Errorf("%w (the journal is at step %s; fix the cause and run jwkctl rotate resume --profile %s)", err, j.Step, profile.ShellQuote(r.Profile))
 		}
 		return err
 	}
+	return nil
+}
+
+// keptInOverlap reports a retire asked for inside the overlap: not a
+// failure (exit 0), so a daily job asking to retire stays quiet until the
+// old key may go; one line on stderr says until when.
+func keptInOverlap(c *cli.Context, err error) error {
+	fmt.Fprintln(c.App.ErrWriter, err.Error())
 	return nil
 }
 
