@@ -81,7 +81,11 @@ type Journal struct {
 	NewPublicJWK      json.RawMessage `json:"new_public_jwk,omitempty"`
 	Expiration        *time.Time      `json:"expiration,omitempty"`
 	Overlap           Duration        `json:"overlap"`
-	ActivatedAt       *time.Time      `json:"activated_at,omitempty"`
+	// HeldForRollout: the rotation stopped after the canary on purpose
+	// (rotate run --no-activate), for configuration management to switch
+	// every host to the new key; rotate activate or resume carries it on.
+	HeldForRollout bool       `json:"held_for_rollout,omitempty"`
+	ActivatedAt    *time.Time `json:"activated_at,omitempty"`
 	// RetireStartedAt is set, and saved, once the old key's kid was
 	// checked and right before it is deleted or disabled: only then may a
 	// resumed retire take a missing old key for one it removed itself.
