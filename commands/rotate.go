@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jwkctl/jwkctl/internal/loopback"
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/rotation"
@@ -245,8 +246,13 @@ func agentAddr(v string) (string, error) {
 		}
 		v = rest
 	}
-	if _, _, err := net.SplitHostPort(v); err != nil {
+	host, _, err := net.SplitHostPort(v)
+	if err != nil {
 		return "", fmt.Errorf("--agents %s: want unix:/path.sock, a socket path, or a loopback 127.0.0.1:PORT", v)
+	}
+	if !loopback.Host(host) {
+		// The agent's bearer secret goes over plain http.
+		return "", fmt.Errorf("--agents %s: an agent listens on loopback only (127.0.0.1, [::1]); reach one on another host through its socket over SSH", v)
 	}
 	return v, nil
 }

@@ -190,3 +190,24 @@ func TestRotateFleetNoActivateActivateAgentsCLI(t *testing.T) {
 		t.Fatalf("the new key: %v", err)
 	}
 }
+
+// --agents takes the addresses token --agent takes, a socket path, and a
+// loopback http:// URL; anything else is a usage error.
+func TestRotateAgentAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"unix:/run/jwkctl/jwkctl.sock": "unix:/run/jwkctl/jwkctl.sock",
+		"/tmp/host2.sock":              "unix:/tmp/host2.sock",
+		"127.0.0.1:8899":               "127.0.0.1:8899",
+		"http://127.0.0.1:8899/":       "127.0.0.1:8899",
+		"http://[::1]:8899":            "[::1]:8899",
+	} {
+		if got, err := agentAddr(in); err != nil || got != want {
+			t.Errorf("agentAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"host2", "http://127.0.0.1:8899/healthz", "https://127.0.0.1:8899", "jwkctl.sock", "10.0.0.5:8899", "http://agent.example:8899"} {
+		if got, err := agentAddr(bad); err == nil {
+			t.Errorf("agentAddr(%q) = %q, want an error", bad, got)
+		}
+	}
+}
