@@ -337,3 +337,30 @@ func TestRotationJournalStrict(t *testing.T) {
 		}
 	}
 }
+
+// The runbook's state diagram names exactly the journal's steps, in order.
+func TestRotationDocsStateDiagramMatchesSteps(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "rotation.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, diagram, ok := strings.Cut(string(b), "```mermaid\nstateDiagram-v2\n")
+	if !ok {
+		t.Fatal("docs/rotation.md has no stateDiagram-v2")
+	}
+	diagram, _, _ = strings.Cut(diagram, "```")
+	var states []string
+	for _, line := range strings.Split(diagram, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), `state "`); ok {
+			name, _, _ := strings.Cut(rest, `"`)
+			states = append(states, name)
+		}
+	}
+	var want []string
+	for _, s := range order {
+		want = append(want, string(s))
+	}
+	if strings.Join(states, " ") != strings.Join(want, " ") {
+		t.Fatalf("diagram states %q, want the journal's steps %q", states, want)
+	}
+}
