@@ -225,8 +225,10 @@ func runRotateActivate(c *cli.Context) error {
 		}
 		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "activated; after the overlap (%v), retire the old key with jwkctl rotate resume --profile %s --retire --agents ADDR… (every agent that served the profile)\n",
-		j.Overlap.Duration, profile.ShellQuote(r.Profile))
+	if !j.Step.Done(rotation.Retired) {
+		fmt.Fprintf(c.App.ErrWriter, "activated; after the overlap (%v), retire the old key with jwkctl rotate resume --profile %s --retire --agents ADDR… (every agent that served the profile)\n",
+			j.Overlap.Duration, profile.ShellQuote(r.Profile))
+	}
 	return nil
 }
 
