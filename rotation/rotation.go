@@ -1091,8 +1091,8 @@ func (r *Runner) Abort(ctx context.Context) (string, error) {
 		if err := os.Remove(je.path); err != nil {
 			return "", fmt.Errorf("rotation: %w", err)
 		}
-		return fmt.Sprintf("removed the journal %s (%s), which could not tell what its rotation left: check the registered keys with jwkctl keys expiry --profile %s and delete a key nobody uses with jwkctl keys delete --key URI",
-			je.path, je.reason, profile.ShellQuote(r.Profile)), nil
+		return fmt.Sprintf("removed the journal %s, which could not tell what its rotation left: check the registered keys with jwkctl keys expiry --profile %s and delete a key nobody uses with jwkctl keys delete --key URI",
+			je.path, profile.ShellQuote(r.Profile)), nil
 	}
 	if err != nil {
 		return "", err
