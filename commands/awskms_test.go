@@ -262,3 +262,23 @@ func awsKMSRotation(t *testing.T, endpoint, region, alias string) {
 		t.Fatalf("the old key is not disabled:\n%s", out)
 	}
 }
+
+// The AWS SDK's configuration is loaded only when an awskms: key is used:
+// with a broken AWS setup, other keys work, and an AWS key fails saying why.
+func TestAWSConfigLoadedOnlyForAWSKeys(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(dir, "none.yaml"))
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "aws-config"))
+	t.Setenv("AWS_PROFILE", "no-such-profile")
+	key := "file:" + filepath.Join(dir, "k.json")
+	if _, errOut, code := runCLI(t, "keys", "generate", "--key", key, "--alg", "ES256"); code != 0 {
+		t.Fatalf("a file key with a broken AWS setup: %s", errOut)
+	}
+	if _, errOut, code := runCLI(t, "keys", "public", "--key", key); code != 0 {
+		t.Fatalf("a file key with a broken AWS setup: %s", errOut)
+	}
+	_, errOut, code := runCLI(t, "keys", "public", "--key", "awskms:///alias/x?region=eu-north-1")
+	if code != 1 || !strings.Contains(errOut, "load the AWS configuration") || !strings.Contains(errOut, "no-such-profile") {
+		t.Fatalf("an AWS key with a broken AWS setup: %d %s", code, errOut)
+	}
+}
