@@ -282,3 +282,24 @@ func TestAWSConfigLoadedOnlyForAWSKeys(t *testing.T) {
 		t.Fatalf("an AWS key with a broken AWS setup: %d %s", code, errOut)
 	}
 }
+
+// No credentials anywhere in the SDK's chain (instance metadata switched
+// off, so nothing leaves this machine): one line naming what was tried.
+func TestAWSKMSCLIMissingCredentials(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(dir, "none.yaml"))
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ROLE_ARN": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_EC2_METADATA_DISABLED": "true",
+		"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "",
+	} {
+		t.Setenv(k, v)
+	}
+	_, errOut, code := runCLI(t, "assertion", "--key", "awskms:///alias/helseid?region=eu-north-1", "--client-id", "c", "--audience", "https://sts.example")
+	if code != 1 || !strings.HasPrefix(errOut, "jwkctl: ") || strings.Count(errOut, "\n") != 1 ||
+		!strings.Contains(errOut, "no AWS credentials found") || !strings.Contains(errOut, "web identity (IRSA") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
