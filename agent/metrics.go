@@ -83,7 +83,8 @@ func (m *Metrics) Handler() http.Handler { return promtext.Handler(m.families) }
 // serves them.
 func (m *Metrics) WriteText(w io.Writer) error { return promtext.Write(w, m.families()...) }
 
-// families snapshots every metric; the expiry gauges are seconds from now.
+// families snapshots every metric; the expiry gauges are seconds from
+// now, and the key info gauge names the kid each served profile signs with.
 func (m *Metrics) families() []promtext.Family {
 	m.mu.Lock()
 	a, now := m.agent, m.now()
@@ -94,9 +95,14 @@ func (m *Metrics) families() []promtext.Family {
 	m.mu.Unlock()
 	tokenExp := promtext.Family{Name: "jwkctl_agent_token_expiry_seconds",
 		Help: "Seconds until the cached token expires.", Type: promtext.Gauge, Labels: []string{"profile", "scope"}}
+	keyInfo := promtext.Family{Name: "jwkctl_agent_signing_key_info",
+		Help: "The kid (RFC 7638 thumbprint) of the key each profile signs with; always 1.", Type: promtext.Gauge, Labels: []string{"profile", "kid"}}
 	if a != nil {
 		for k, exp := range a.expiries() {
 			tokenExp.Series = append(tokenExp.Series, promtext.Series{Values: []string{k[0], k[1]}, Value: exp.Sub(now).Seconds()})
+		}
+		for p, kid := range a.SigningKeys() {
+			keyInfo.Series = append(keyInfo.Series, promtext.Series{Values: []string{p, kid}, Value: 1})
 		}
 	}
 	keyExp := promtext.Family{Name: "jwkctl_agent_key_expiry_seconds",
@@ -106,7 +112,7 @@ func (m *Metrics) families() []promtext.Family {
 	}
 	return []promtext.Family{
 		m.tokensIssued.Family(), m.cacheHits.Family(), m.stsLatency.Family(),
-		m.signatures.Family(), m.refreshFailures.Family(), tokenExp, keyExp,
+		m.signatures.Family(), m.refreshFailures.Family(), tokenExp, keyExp, keyInfo,
 	}
 }
 

@@ -81,7 +81,7 @@ func TestCountedKeyKeepsItsAbilities(t *testing.T) {
 // metric table in docs/agent.md.
 func TestMetricsEndpoint(t *testing.T) {
 	ok, failing := &fakeSTS{}, &fakeSTS{fail: errors.New("sts down")}
-	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "p", Client: ok}, {Name: `we"ird`, Client: failing}})
+	a := agent.New(agent.Config{}, []*agent.Profile{{Name: "p", Client: ok, KeyID: "kid-p"}, {Name: `we"ird`, Client: failing}})
 	defer a.Close()
 	exp := time.Now().Add(30 * 24 * time.Hour)
 	a.Metrics().SetKeyExpiry("p", exp)

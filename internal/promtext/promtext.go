@@ -60,8 +60,9 @@ type Series struct {
 	Sum    float64
 }
 
-// Write writes the families in the text format, sorted by name and their
-// series by label values, as client_golang does; families without series
+// Write writes the families in the text format, sorted by name, each
+// series' labels by name and the series by label values, as client_golang
+// does; families without series
 // are left out. Names and label names are checked (a wrong one is a
 // programming error, so Write returns an error rather than a body a
 // scraper would reject).
@@ -97,17 +98,34 @@ func writeFamily(w *bufio.Writer, f Family) error {
 	if len(f.Series) == 0 {
 		return nil
 	}
-	series := slices.Clone(f.Series)
-	slices.SortFunc(series, func(a, b Series) int { return slices.Compare(a.Values, b.Values) })
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", f.Name, escapeHelp(f.Help), f.Name, f.Type)
-	for i, s := range series {
+	// Labels in name order, as client_golang writes them (le last).
+	order := make([]int, len(f.Labels))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int { return strings.Compare(f.Labels[i], f.Labels[j]) })
+	names := make([]string, len(order))
+	for i, o := range order {
+		names[i] = f.Labels[o]
+	}
+	series := make([]Series, len(f.Series))
+	for i, s := range f.Series {
 		if len(s.Values) != len(f.Labels) {
 			return fmt.Errorf("promtext: metric %s: %d label values for %d labels", f.Name, len(s.Values), len(f.Labels))
 		}
+		series[i] = s
+		series[i].Values = make([]string, len(order))
+		for j, o := range order {
+			series[i].Values[j] = s.Values[o]
+		}
+	}
+	slices.SortFunc(series, func(a, b Series) int { return slices.Compare(a.Values, b.Values) })
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", f.Name, escapeHelp(f.Help), f.Name, f.Type)
+	for i, s := range series {
 		if i > 0 && slices.Equal(s.Values, series[i-1].Values) {
 			return fmt.Errorf("promtext: metric %s: series %q twice", f.Name, s.Values)
 		}
-		labels := labelPairs(f.Labels, s.Values)
+		labels := labelPairs(names, s.Values)
 		if f.Type != Histogram {
 			writeSample(w, f.Name, labels, s.Value)
 			continue

@@ -170,6 +170,13 @@ func TestHistogram(t *testing.T) {
 			prev = b.GetCumulativeCount()
 		}
 	}
+	// Labels in name order whatever order they were declared in, le last.
+	h2 := promtext.NewHistogramVec("h_seconds", "h", []float64{1}, "zone", "app")
+	h2.With("z1", "a1").Observe(2)
+	if out2 := write(t, h2.Family()); !strings.Contains(out2, `h_seconds_bucket{app="a1",zone="z1",le="1"} 0`) ||
+		!strings.Contains(out2, `h_seconds_count{app="a1",zone="z1"} 1`) {
+		t.Fatalf("label order:\n%s", out2)
+	}
 	if !strings.Contains(out, `lat_seconds_bucket{profile="p",le="+Inf"} 8`) || !strings.Contains(out, `lat_seconds_bucket{profile="p",le="0.005"} 2`) {
 		t.Fatalf("bucket lines:\n%s", out)
 	}
