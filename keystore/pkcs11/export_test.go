@@ -13,3 +13,7 @@ func WithoutFastPath(k keystore.Key) {
 	key.b.dropFast(key.fast)
 	key.fast = nil
 }
+
+// WithoutTokenLocks makes Generate and Import take no per-token lock, as
+// where flock(2) is missing or a rival runs on another host.
+func WithoutTokenLocks() { tokenLocks = false }

@@ -136,16 +136,19 @@ func (b *Backend) CheckGenerate(_ context.Context, req keystore.GenerateRequest)
 	if err != nil {
 		return err
 	}
-	_, _, err = b.prepareGenerate(t)
-	return err
+	_, id, err := b.prepareNew(t, "the new key")
+	if err != nil {
+		return err
+	}
+	return checkFree(t, id)
 }
 
-// prepareGenerate checks what Generate and CheckGenerate share and returns
-// the logged-in context and the id the new key gets (the URI's, else a
-// random one).
-func (b *Backend) prepareGenerate(t target) (*crypto11.Context, []byte, error) {
+// prepareNew checks what making a key (Generate, CheckGenerate, Import)
+// needs and returns the logged-in context and the id the new key gets
+// (the URI's, else a random one). what names the key in an error.
+func (b *Backend) prepareNew(t target, what string) (*crypto11.Context, []byte, error) {
 	if t.object == "" {
-		return nil, nil, fmt.Errorf("%w: name the new key with object=LABEL in the pkcs11 URI", keystore.ErrBadURI)
+		return nil, nil, fmt.Errorf("%w: name %s with object=LABEL in the pkcs11 URI", keystore.ErrBadURI, what)
 	}
 	id := t.id
 	if !t.hasID || len(id) == 0 {
@@ -158,26 +161,44 @@ func (b *Backend) prepareGenerate(t target) (*crypto11.Context, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkFree(t, id); err != nil {
-		return nil, nil, err
-	}
 	return c, id, nil
+}
+
+// reserve takes the token's lock and then checks that the label and id
+// are free. The caller makes its objects, checks them with checkSole and
+// then calls unlock.
+func reserve(ctx context.Context, t target, id []byte) (unlock func(), err error) {
+	unlock, err = lockToken(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFree(t, id); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // Generate creates the keypair inside the token: private half sensitive and
 // never extractable, a signing key only (no encrypt, decrypt, wrap, unwrap
 // or derive), both halves with the same CKA_ID and CKA_LABEL. It refuses
 // when any object on the token already has the label or id, since the
-// token would take a second object with the same name.
+// token would take a second object with the same name; see reserve and
+// checkSole for how that holds against concurrent makers.
 func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
 	t, err := resolve(req.URI, req.Options, true)
 	if err != nil {
 		return nil, err
 	}
-	c, id, err := b.prepareGenerate(t)
+	c, id, err := b.prepareNew(t, "the new key")
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := reserve(ctx, t, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	pub, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(t.object))
 	if err != nil {
 		return nil, err
@@ -215,6 +236,12 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: generate %s on %s: %v", req.Spec, t.tokenName(), err)
+	}
+	if err := checkSole(t, id); err != nil {
+		if derr := s.Delete(); derr != nil {
+			return nil, fmt.Errorf("%w; removing the key just made failed too: %v", err, derr)
+		}
+		return nil, err
 	}
 	return b.newKey(t, c, s, keyURI(req.URI, t.object, id)), nil
 }
