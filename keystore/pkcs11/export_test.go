@@ -2,7 +2,11 @@
 
 package pkcs11
 
-import "github.com/jwkctl/jwkctl/keystore"
+import (
+	"time"
+
+	"github.com/jwkctl/jwkctl/keystore"
+)
 
 // WithoutFastPath makes k sign through crypto11 only, as it does when the
 // fast path cannot be set up.
@@ -17,3 +21,11 @@ func WithoutFastPath(k keystore.Key) {
 // WithoutTokenLocks makes Generate and Import take no per-token lock, as
 // where flock(2) is missing or a rival runs on another host.
 func WithoutTokenLocks() { tokenLocks = false }
+
+// SetClock makes the backoff between log-in attempts to a token that is
+// gone read f instead of the time.
+func SetClock(f func() time.Time) { now = f }
+
+// ReloginTries counts the attempts to log in again to a token whose
+// session was lost.
+func ReloginTries() int64 { return reloginTries.Load() }
