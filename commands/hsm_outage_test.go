@@ -103,7 +103,7 @@ func TestServeRecoversWhenHSMTokenReturns(t *testing.T) {
 			if err := json.Unmarshal(b, &r); err != nil {
 				t.Fatal(err)
 			}
-			jws, err := jose.ParseSigned(r.Proof, []jose.SignatureAlgorithm{jose.ES256})
+			jws, err := jose.ParseSignedCompact(r.Proof, []jose.SignatureAlgorithm{jose.ES256})
 			if err != nil {
 				t.Fatal(err)
 			}
