@@ -18,9 +18,9 @@ func WithoutFastPath(k keystore.Key) {
 	key.fast = nil
 }
 
-// WithoutTokenLocks makes Generate and Import take no per-token lock, as
-// where flock(2) is missing or a rival runs on another host.
-func WithoutTokenLocks() { tokenLocks = false }
+// SetTokenLocks turns the per-token lock of Generate and Import off (as
+// where flock(2) is missing or a rival runs on another host) or on again.
+func SetTokenLocks(on bool) { tokenLocks = on }
 
 // SetClock makes the backoff between log-in attempts to a token that is
 // gone read f instead of the time.

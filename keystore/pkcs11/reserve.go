@@ -27,7 +27,8 @@ import (
 // tools take no such lock, each maker checks again afterwards (checkSole)
 // and removes its own key if a rival appeared. That gives at most one
 // winner without the lock (a maker that found no rival made its key
-// before the rival's, which then finds it) and exactly one with it.
+// before the rival's, which then finds it), on a token that shows every
+// session the objects others made at once; and exactly one with the lock.
 
 // lockTimeout bounds the wait for another process making a key on the
 // same token.
