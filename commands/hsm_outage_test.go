@@ -63,7 +63,7 @@ func TestServeRecoversWhenHSMTokenReturns(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "config.yaml")
 	f := &profile.File{}
-	if err := f.Set("hsm", &profile.Profile{Issuer: sts.Issuer(), ClientID: "hsm-agent", Key: uri, DPoP: true, Scopes: []string{devsts.DemoScope}}); err != nil {
+	if err := f.Set("hsm", &profile.Profile{Issuer: sts.Issuer(), ClientID: "hsm-agent", Key: uri, DPoP: new(true), Scopes: []string{devsts.DemoScope}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Save(cfg); err != nil {
