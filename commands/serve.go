@@ -52,7 +52,7 @@ func profileFlagsForServe() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "serve profile `NAME` (repeatable, or a comma-separated list; default: every profile in the file)", EnvVars: env("profile")},
 		&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
-		&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS API `HOST:PORT` for profiles that do not set one", EnvVars: env("kms-endpoint")},
+		&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS or AWS KMS API `ENDPOINT` for profiles that do not set one", EnvVars: env("kms-endpoint")},
 		kmsTimeoutFlag(),
 		backendFlags()[0], // --passphrase-file, for file keys of profiles without passphrase_file
 	}
