@@ -41,13 +41,15 @@ func retrying(ctx context.Context, timeout time.Duration, what, name, permission
 	// caller's own deadline comes first.
 	deadline, _ := ctx.Deadline()
 	tried := deadline.Sub(start).Round(100 * time.Millisecond)
-	var last error // the last answer that was not our own deadline
+	// The last answer, but not a DEADLINE_EXCEEDED after another one:
+	// the try cut short by our own budget would hide the cause.
+	var last error
 	tries := 0
 	retry := gax.WithRetry(func() gax.Retryer {
 		inner := gax.OnCodes([]codes.Code{codes.Unavailable, codes.DeadlineExceeded}, retryBackoff)
 		return retryerFunc(func(err error) (time.Duration, bool) {
 			tries++
-			if ctx.Err() == nil || status.Code(err) != codes.DeadlineExceeded {
+			if last == nil || status.Code(err) != codes.DeadlineExceeded {
 				last = err
 			}
 			return inner.Retry(err)
