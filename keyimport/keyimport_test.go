@@ -94,9 +94,9 @@ func TestParsePrivateJWK(t *testing.T) {
 		warnings  []string
 		wantFormt string
 	}{
-		"RSA with alg and kid": {privateJWK(t, k, "k1", "PS256", "sig"), &k.PublicKey, jose.PS256, "k1", nil, keyimport.FormatJWK},
+		"RSA with alg and kid":  {privateJWK(t, k, "k1", "PS256", "sig"), &k.PublicKey, jose.PS256, "k1", nil, keyimport.FormatJWK},
 		"EC, BOM, CRLF, blanks": {bom + "\r\n  " + privateJWK(t, ec, "", "", "") + "\r\n\r\n", &ec.PublicKey, "", "", nil, keyimport.FormatJWK},
-		"use enc warns":          {privateJWK(t, k, "", "", "enc"), &k.PublicKey, "", "", []string{`the JWK says use "enc"`}, keyimport.FormatJWK},
+		"use enc warns":         {privateJWK(t, k, "", "", "enc"), &k.PublicKey, "", "", []string{`the JWK says use "enc"`}, keyimport.FormatJWK},
 		"key_ops without sign": {strings.Replace(privateJWK(t, ec, "", "", ""), `{`, `{"key_ops":["verify","decrypt"],`, 1),
 			&ec.PublicKey, "", "", []string{`key_ops lacks "sign"`}, keyimport.FormatJWK},
 		"key_ops with sign": {strings.Replace(privateJWK(t, ec, "", "", ""), `{`, `{"key_ops":["sign"],`, 1), &ec.PublicKey, "", "", nil, keyimport.FormatJWK},
@@ -334,13 +334,13 @@ func TestParseDownloadRejects(t *testing.T) {
 
 func TestIsDownload(t *testing.T) {
 	for data, want := range map[string]bool{
-		`{"clientId":"c","privateJwk":null}`:   true,
+		`{"clientId":"c","privateJwk":null}`:     true,
 		bom + `{"clientId":"c","secretType":""}`: true,
-		`{"clientId":"c","rsaPrivateKey":"x"}`: true,
-		`{"clientId":"c"}`:                     false,
-		`{"privateJwk":"{}"}`:                  false,
-		`{"kty":"RSA"}`:                        false,
-		`not json`:                             false,
+		`{"clientId":"c","rsaPrivateKey":"x"}`:   true,
+		`{"clientId":"c"}`:                       false,
+		`{"privateJwk":"{}"}`:                    false,
+		`{"kty":"RSA"}`:                          false,
+		`not json`:                               false,
 	} {
 		if got := keyimport.IsDownload([]byte(data)); got != want {
 			t.Errorf("IsDownload(%s) = %v", data, got)
