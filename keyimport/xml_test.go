@@ -42,7 +42,7 @@ func TestParseDotNetXMLRejects(t *testing.T) {
 	drop := func(elems ...string) string {
 		s := x
 		for _, e := range elems {
-			s = regexp.MustCompile("<" + e + ">[^<]*</" + e + ">").ReplaceAllString(s, "")
+			s = regexp.MustCompile("<"+e+">[^<]*</"+e+">").ReplaceAllString(s, "")
 		}
 		return s
 	}
