@@ -381,3 +381,26 @@ func TestParseRejectsJWK(t *testing.T) {
 		})
 	}
 }
+
+// TestParseJWKOnlyJWKs: ParseJWK, for callers whose files are JWKs, takes
+// no other format for one.
+func TestParseJWKOnlyJWKs(t *testing.T) {
+	k := testRSA(t, 0)
+	p, err := keyimport.ParseJWK([]byte(bom+privateJWK(t, k, "a", "PS384", "sig")), keyimport.Options{Kid: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePublic(t, p.Private, &k.PublicKey)
+	if p.Format != keyimport.FormatJWK || p.Kid != "a" || p.Alg != jose.PS384 {
+		t.Errorf("format %q kid %q alg %q", p.Format, p.Kid, p.Alg)
+	}
+	for name, data := range map[string][]byte{
+		".NET XML": []byte(dotNetXML(k)),
+		"download": download(t, privateJWK(t, k, "", "", ""), nil, nil),
+		"PEM":      []byte("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"),
+	} {
+		if _, err := keyimport.ParseJWK(data, keyimport.Options{}); !errors.Is(err, keyimport.ErrUnknownFormat) {
+			t.Errorf("%s: %v, want ErrUnknownFormat", name, err)
+		}
+	}
+}
