@@ -221,7 +221,8 @@ func keysImportCommand() *cli.Command {
 			"   - the HelseID configuration JSON downloaded from NHN Selvbetjening (privateJwk or rsaPrivateKey)\n" +
 			"   - a private JWK, or a JWK Set (give --kid when it holds several keys)\n" +
 			"   - PEM: PKCS#1 (BEGIN RSA PRIVATE KEY), PKCS#8 (BEGIN PRIVATE KEY), SEC1 (BEGIN EC PRIVATE KEY),\n" +
-			"     encrypted PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY; give --from-passphrase-file), or their DER\n" +
+			"     encrypted PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY; give --from-passphrase-file); the\n" +
+			"     unencrypted ones in binary DER too\n" +
 			"   - a passphrase-encrypted JWE (PBES2), compact or JSON: jwkctl's encrypted key files, step's keys\n" +
 			"   - .NET RSA XML (<RSAKeyValue>)\n\n" +
 			"Keys must be RSA (2048 bits or more) or EC P-256/384/521. A UTF-8 byte order mark is fine.\n\n" +
