@@ -135,6 +135,8 @@ func parse(data []byte, opts Options) (*Parsed, error) {
 	switch {
 	case len(data) == 0:
 		return nil, errorf(ErrUnknownFormat, "the input is empty")
+	case data[0] == '{':
+		return parseJSON(data, opts, true)
 	case bytes.Contains(data, []byte("-----BEGIN ")):
 		return parsePEM(data, opts)
 	case data[0] == '<':
@@ -144,8 +146,6 @@ func parse(data []byte, opts Options) (*Parsed, error) {
 		}
 		p.Format = FormatDotNetRSAXML
 		return p, nil
-	case data[0] == '{':
-		return parseJSON(data, opts, true)
 	case isPercentEncodedJSON(data):
 		plain, err := percentDecode(data)
 		if err != nil {

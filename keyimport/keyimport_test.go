@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"net/url"
@@ -16,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -245,6 +248,8 @@ func TestParseDownload(t *testing.T) {
 		"rsaPrivateKey XML only":        {download(t, nil, dotNetXML(k), nil), &k.PublicKey, "", ""},
 		"XML only, empty privateJwk":    {append([]byte(bom), download(t, "", dotNetXML(k), nil)...), &k.PublicKey, "", ""},
 		"privateJwk as an object":       {download(t, json.RawMessage(jwk), nil, nil), &k.PublicKey, "6f46b6b7719444dcba70952d6c9e1953", jose.RS256},
+		"rsaPrivateKey as PEM": {download(t, nil, string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})), nil),
+			&k.PublicKey, "", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if !keyimport.IsDownload(tc.data) {
@@ -402,5 +407,30 @@ func TestParseJWKOnlyJWKs(t *testing.T) {
 		if _, err := keyimport.ParseJWK(data, keyimport.Options{}); !errors.Is(err, keyimport.ErrUnknownFormat) {
 			t.Errorf("%s: %v, want ErrUnknownFormat", name, err)
 		}
+	}
+}
+
+// TestParseUTF16: Windows editors save "Unicode" text as UTF-16 with a
+// byte order mark.
+func TestParseUTF16(t *testing.T) {
+	ec := testEC(t, elliptic.P256())
+	text := privateJWK(t, ec, "w", "", "")
+	for _, le := range []bool{true, false} {
+		data := []byte{0xFE, 0xFF}
+		if le {
+			data = []byte{0xFF, 0xFE}
+		}
+		for _, u := range utf16.Encode([]rune(text + "\r\n")) {
+			if le {
+				data = append(data, byte(u), byte(u>>8))
+			} else {
+				data = append(data, byte(u>>8), byte(u))
+			}
+		}
+		p, err := keyimport.Parse(data, keyimport.Options{})
+		if err != nil {
+			t.Fatalf("little-endian %v: %v", le, err)
+		}
+		samePublic(t, p.Private, &ec.PublicKey)
 	}
 }
