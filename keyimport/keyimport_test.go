@@ -171,7 +171,11 @@ func TestParseJWKSetPicksByKid(t *testing.T) {
 	if !errors.Is(err, keyimport.ErrKid) || !strings.Contains(err.Error(), `"rsa-1", "ec-1"`) {
 		t.Fatalf("unknown kid: %v", err)
 	}
-	noSecret(t, err, b64u(a.D), b64u(b.D))
+	ecD, err2 := b.Bytes()
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	noSecret(t, err, b64u(a.D), base64.RawURLEncoding.EncodeToString(ecD))
 
 	// Kid must agree with a single key's kid too, not be ignored.
 	if _, err := keyimport.Parse([]byte(privateJWK(t, b, "ec-1", "", "")), keyimport.Options{Kid: "other"}); !errors.Is(err, keyimport.ErrKid) {
