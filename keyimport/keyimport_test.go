@@ -438,3 +438,15 @@ func TestParseUTF16(t *testing.T) {
 		samePublic(t, p.Private, &ec.PublicKey)
 	}
 }
+
+// TestParseRefusesOversizedInput: more than 1 MiB is no key, whatever it
+// holds; it is refused before any parsing.
+func TestParseRefusesOversizedInput(t *testing.T) {
+	big := append([]byte(`{"clientId":"c","privateJwk":"`), make([]byte, 1<<20)...)
+	if _, err := keyimport.Parse(big, keyimport.Options{}); !errors.Is(err, keyimport.ErrUnknownFormat) || !strings.Contains(err.Error(), "too much for a key") {
+		t.Fatalf("Parse = %v", err)
+	}
+	if _, err := keyimport.ParseDownload(big); !errors.Is(err, keyimport.ErrDownload) || !strings.Contains(err.Error(), "too much for a Selvbetjening download") {
+		t.Fatalf("ParseDownload = %v", err)
+	}
+}
