@@ -252,6 +252,7 @@ func TestParseDownload(t *testing.T) {
 		"rsaPrivateKey XML only":        {download(t, nil, dotNetXML(k), nil), &k.PublicKey, "", ""},
 		"XML only, empty privateJwk":    {append([]byte(bom), download(t, "", dotNetXML(k), nil)...), &k.PublicKey, "", ""},
 		"privateJwk as an object":       {download(t, json.RawMessage(jwk), nil, nil), &k.PublicKey, "6f46b6b7719444dcba70952d6c9e1953", jose.RS256},
+		"as System.Text.Json writes it": {dotNetJSON(download(t, sortedJWK(t, k), dotNetXML(k), nil)), &k.PublicKey, "", ""},
 		"rsaPrivateKey as PEM": {download(t, nil, string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})), nil),
 			&k.PublicKey, "", ""},
 	} {
@@ -285,6 +286,29 @@ func TestParseDownload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sortedJWK is a private RSA JWK as Selvbetjening's privateJwk holds it:
+// members in alphabetical order, no kid, no alg.
+func sortedJWK(t testing.TB, k *rsa.PrivateKey) string {
+	t.Helper()
+	b := func(i *big.Int) string { return base64.RawURLEncoding.EncodeToString(i.Bytes()) }
+	k.Precompute()
+	m := map[string]string{"kty": "RSA", "n": b(k.N), "e": b(big.NewInt(int64(k.E))), "d": b(k.D), "p": b(k.Primes[0]),
+		"q": b(k.Primes[1]), "dp": b(k.Precomputed.Dp), "dq": b(k.Precomputed.Dq), "qi": b(k.Precomputed.Qinv)}
+	out, err := json.Marshal(m) // encoding/json sorts map keys
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// dotNetJSON rewrites encoding/json's output the way .NET's
+// System.Text.Json escapes strings by default: quotes inside strings as
+// \u0022, <, > and + as \u003C, \u003E, \u002B.
+func dotNetJSON(b []byte) []byte {
+	r := strings.NewReplacer(`\"`, `\u0022`, `\u003c`, `\u003C`, `\u003e`, `\u003E`, `+`, `\u002B`)
+	return []byte(r.Replace(string(b)))
 }
 
 func TestParseDownloadSizeMismatchWarns(t *testing.T) {
