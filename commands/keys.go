@@ -288,14 +288,6 @@ func runKeysImport(c *cli.Context) error {
 	if err := signer.Fits(alg, priv.Public()); err != nil {
 		return err
 	}
-	article := "a"
-	if strings.IndexByte("aeiou", parsed.Format[0]) >= 0 {
-		article = "an"
-	}
-	fmt.Fprintf(c.App.ErrWriter, "read %s %s %s key from %s%s\n", article, parsed.Format, parsed.Spec(), from, client)
-	for _, w := range parsed.Warnings {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
-	}
 	opts, err := backendOptions(c)
 	if err != nil {
 		return err
@@ -303,6 +295,15 @@ func runKeysImport(c *cli.Context) error {
 	key, err := keystore.Import(c.Context, keystore.ImportRequest{URI: u, Private: priv, Alg: alg, Options: opts})
 	if err != nil {
 		return err
+	}
+	// Said once the import has worked, so a failed one prints one line.
+	article := "a"
+	if strings.IndexByte("aeiou", parsed.Format[0]) >= 0 {
+		article = "an"
+	}
+	fmt.Fprintf(c.App.ErrWriter, "read %s %s %s key from %s%s\n", article, parsed.Format, parsed.Spec(), from, client)
+	for _, w := range parsed.Warnings {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
 	}
 	jwk, err := printPublicJWK(c, key, alg)
 	if err != nil {
