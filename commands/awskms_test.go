@@ -228,7 +228,7 @@ func awsKMSRotation(t *testing.T, endpoint, region, alias string) {
 	}
 	cfg := filepath.Join(dir, "config.yaml")
 	f := &profile.File{}
-	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "rot-client", Key: key, KMSEndpoint: endpoint, DPoP: true, Scopes: []string{devsts.DemoScope}})
+	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "rot-client", Key: key, KMSEndpoint: endpoint, DPoP: new(true), Scopes: []string{devsts.DemoScope}})
 	if err := f.Save(cfg); err != nil {
 		t.Fatal(err)
 	}
