@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jwkctl/jwkctl/keystore"
 )
 
 // ErrNotFound is returned for a profile name the file does not have.
@@ -128,7 +130,8 @@ func Load(path string) (*File, error) {
 		}
 	}
 	if f.Default != "" && f.Profiles[f.Default] == nil {
-		return f, fmt.Errorf("profile: %s: default profile %q is not defined", path, f.Default)
+		// A key URI put under default: by mistake may hold a PIN.
+		return f, fmt.Errorf("profile: %s: default profile %q is not defined", path, keystore.MaskPINValue(f.Default))
 	}
 	dir, err := absDir(path)
 	if err != nil {
@@ -205,6 +208,7 @@ func (f *File) Get(name string) (*Profile, error) {
 	}
 	p, ok := f.Profiles[name]
 	if !ok {
+		name = keystore.MaskPINValue(name) // a key URI given as --profile by mistake
 		have := f.Names()
 		if len(have) == 0 {
 			return nil, fmt.Errorf("%w %q: the config file defines none", ErrNotFound, name)
@@ -295,7 +299,7 @@ func (f *File) Save(path string) error {
 		}
 	}
 	if f.Default != "" && f.Profiles[f.Default] == nil {
-		return fmt.Errorf("profile: default profile %q is not defined", f.Default)
+		return fmt.Errorf("profile: default profile %q is not defined", keystore.MaskPINValue(f.Default))
 	}
 	absdir, err := absDir(path)
 	if err != nil {
