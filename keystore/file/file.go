@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -177,7 +178,10 @@ func readKeyFile(path string) ([]byte, error) {
 // List returns the keys in a directory (file:dir/) or the single key a
 // file: URI names. Files that are not keys are skipped. Encrypted keys are
 // listed with State "encrypted" and no public key unless opts.Passphrase
-// opens them.
+// opens them. The temporary files of a write (see writeNew) are listed
+// with State "temp-file", or "stale-temp-file" once a minute old: a
+// stale one is what a killed write left, may hold a private key, and goes
+// with the next key written in that directory.
 func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Options) ([]keystore.KeyInfo, error) {
 	if prefix == nil || prefix.Scheme != keystore.SchemeFile {
 		return nil, fmt.Errorf("%w: want a file: URI", keystore.ErrBadURI)
@@ -190,14 +194,26 @@ func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Optio
 		return nil, fmt.Errorf("file: %w", err)
 	}
 	var paths []string
+	temps := map[string]string{}
 	if fi.IsDir() {
 		entries, err := os.ReadDir(prefix.Path)
 		if err != nil {
 			return nil, fmt.Errorf("file: %w", err)
 		}
+		now := time.Now()
 		for _, e := range entries {
+			p := filepath.Join(prefix.Path, e.Name())
+			if temp, stale := isTemp(e, now); temp {
+				// Hidden, but it may hold a private key a killed write
+				// left behind: the user should know it is there.
+				paths, temps[p] = append(paths, p), "temp-file"
+				if stale {
+					temps[p] = "stale-temp-file"
+				}
+				continue
+			}
 			if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
-				paths = append(paths, filepath.Join(prefix.Path, e.Name()))
+				paths = append(paths, p)
 			}
 		}
 	} else {
@@ -207,6 +223,9 @@ func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Optio
 	var out []keystore.KeyInfo
 	for _, p := range paths {
 		info, ok := inspect(p, opts.Passphrase)
+		if state := temps[p]; state != "" {
+			info.State, ok = state, true
+		}
 		if ok {
 			out = append(out, info)
 		}
