@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 )
 
 // Step is how far a rotation has come. Each step's side effect is done at
@@ -180,7 +182,7 @@ var errDamaged = errors.New("damaged")
 
 // readJournal reads and parses one journal file.
 func readJournal(p string) (*Journal, error) {
-	b, err := os.ReadFile(p)
+	b, err := inputfile.Read(p, inputfile.MaxConfig, "a rotation journal")
 	if err != nil {
 		return nil, fmt.Errorf("rotation: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -148,6 +149,10 @@ func Load(path string) (*File, error) {
 // readConfig reads the config file after checking that only its owner,
 // the current user or root, can change it.
 func readConfig(path string) ([]byte, error) {
+	// Before opening: opening a FIFO would wait for a writer.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("profile: config file %s is not a regular file", path)
+	}
 	fh, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("profile: config file %s: %w", path, fs.ErrNotExist)
@@ -170,7 +175,7 @@ func readConfig(path string) ([]byte, error) {
 	if err := checkOwner(fi, path); err != nil {
 		return nil, err
 	}
-	b, err := io.ReadAll(fh)
+	b, err := inputfile.ReadFrom(fh, path, inputfile.MaxConfig, "a config file")
 	if err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -161,6 +162,7 @@ func readKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file: %w", err)
 	}
+	// Checked before opening: opening a FIFO would wait for a writer.
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("file: %s is not a regular file", path)
 	}
@@ -168,7 +170,21 @@ func readKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: key file %s has mode %04o and others can read or change it; fix it with: chmod 600 %s",
 			keystore.ErrInsecure, path, perm, shellQuote(path))
 	}
-	data, err := os.ReadFile(path)
+	return readCapped(path)
+}
+
+// readCapped reads a key file with a cap, and only if, opened, it is still
+// a regular file (not one swapped for a FIFO or device since a Stat).
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("file: %s is not a regular file", path)
+	}
+	data, err := inputfile.ReadFrom(f, path, maxKeyFile, "a key file")
 	if err != nil {
 		return nil, fmt.Errorf("file: %w", err)
 	}
@@ -235,8 +251,8 @@ func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Optio
 
 func inspect(path string, pass []byte) (keystore.KeyInfo, bool) {
 	info := keystore.KeyInfo{URI: &keystore.URI{Scheme: keystore.SchemeFile, Path: path}}
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) > maxKeyFile {
+	data, err := readCapped(path)
+	if err != nil {
 		return info, false
 	}
 	if isJWE(data) {
@@ -276,9 +292,9 @@ func (Backend) Delete(_ context.Context, u *keystore.URI, _ keystore.Options) er
 	}
 	// Only a key file goes: a private JWK, or one jwkctl encrypted. A
 	// mistyped path to a config or any other file is refused.
-	data, err := os.ReadFile(u.Path)
+	data, err := readCapped(u.Path)
 	if err != nil {
-		return fmt.Errorf("file: %w", err)
+		return err
 	}
 	if !isJWE(data) {
 		if _, _, err := ParsePrivateJWK(data); err != nil {
