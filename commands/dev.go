@@ -24,6 +24,7 @@ func devCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			devSTSCommand(),
 			devKMSCommand(),
+			devAWSKMSCommand(),
 		},
 	}
 }

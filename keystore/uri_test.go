@@ -226,6 +226,10 @@ func TestParseErrorsHidePIN(t *testing.T) {
 		"pkcs11:slot-id=pin-value=" + pin,
 		"pkcs11:token=t?x-a=1&pin-value?" + pin + "=1",
 		"C:\\keys?pin-value=" + pin + "?x",
+		"awskms://pin-value=" + pin + "/alias/k",
+		"awskms:///alias/k?region=pin-value=" + pin,
+		"awskms:///alias/pin-value=" + pin + "?region=eu-north-1",
+		"awskms:///pin-value%3D" + pin,
 	} {
 		_, err := keystore.Parse(in)
 		if !errors.Is(err, keystore.ErrBadURI) {
