@@ -212,7 +212,7 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 		if u, err := keystore.Parse(p.Key); err == nil {
 			backend = u.Scheme
 		}
-		out = append(out, &agent.Profile{Name: name, Client: client, Scopes: p.Scopes, Backend: backend, Fingerprint: hex.EncodeToString(sum[:])})
+		out = append(out, &agent.Profile{Name: name, Client: client, Scopes: p.Scopes, Backend: backend, KeyID: client.KeyID(), Fingerprint: hex.EncodeToString(sum[:])})
 	}
 	return out, nil
 }
