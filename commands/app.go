@@ -48,6 +48,7 @@ func App() *cli.App {
 			devCommand(),
 			quickstartCommand(),
 			serveCommand(),
+			healthCommand(),
 			rotateCommand(),
 			completionCommand(),
 		},
