@@ -42,7 +42,14 @@ func clientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "parent-org", Usage: "multi-tenant client: the parent organisation `ORGNR` it acts for (HelseID assertion_details)", EnvVars: env("parent-org")},
 		&cli.StringFlag{Name: "child-org", Usage: "the child organisation (underenhet) `ORGNR`; alone, for a single-tenant client", EnvVars: env("child-org")},
 		&cli.StringFlag{Name: "alg", Usage: "signature `ALG` (default: PS256 for RSA, ES256/384/512 for EC, the KMS key's own)", EnvVars: env("alg")},
+		kidFlag(),
 	}
+}
+
+// kidFlag is --kid: the kid a key is registered under, when that is not
+// its RFC 7638 thumbprint and the key cannot record it.
+func kidFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "kid", Usage: "sign with this `KID` in the header: the one the key is registered under in Selvbetjening, when that is not its RFC 7638 thumbprint (default: the key file's kid, else the thumbprint)", EnvVars: env("kid")}
 }
 
 // tokenFlags are every flag a command that gets tokens needs: the key,
@@ -100,6 +107,7 @@ func resolveProfile(c *cli.Context) (*profile.Profile, error) {
 	str("parent-org", &p.ParentOrg)
 	str("child-org", &p.ChildOrg)
 	str("alg", &p.Alg)
+	str("kid", &p.Kid)
 	str("kms-endpoint", &p.KMSEndpoint)
 	if c.IsSet("passphrase-file") {
 		p.PassphraseFile = c.Path("passphrase-file")

@@ -270,7 +270,7 @@ func currentKeyExpiry(ctx context.Context, p *profile.Profile, base keystore.Opt
 		return time.Time{}, err
 	}
 	for _, k := range keys {
-		if (k.JWKThumbprint == s.KeyID() || k.Kid == s.KeyID()) && k.Expiration != nil {
+		if (k.JWKThumbprint == s.Thumbprint() || k.Kid == s.KeyID()) && k.Expiration != nil {
 			return *k.Expiration, nil
 		}
 	}

@@ -727,7 +727,8 @@ func (r *Runner) activate(ctx context.Context, j *Journal) (string, error) {
 	}
 	if p.Key != j.NewKey {
 		q := p.Clone()
-		q.Key, q.NextKey = j.NewKey, ""
+		// A kept kid named the old key's registration, not the new key's.
+		q.Key, q.NextKey, q.Kid = j.NewKey, "", ""
 		if q.Alg == "" && !haveAlg {
 			keyAlg = r.defaultAlg(ctx, j, p)
 		}

@@ -30,6 +30,10 @@ type Profile struct {
 	ClientID      string `yaml:"client_id,omitempty"`
 	Key           string `yaml:"key,omitempty"`
 	Alg           string `yaml:"alg,omitempty"`
+	// Kid is the kid assertions carry for Key, when the key is registered
+	// under another kid than its RFC 7638 thumbprint and its backend cannot
+	// record one (an HSM or KMS key; a key file records its own).
+	Kid string `yaml:"kid,omitempty"`
 	DPoP          bool   `yaml:"dpop,omitempty"`
 	DPoPKey       string `yaml:"dpop_key,omitempty"`
 	// Scopes and Resources are a YAML list, or one space-separated string.
