@@ -33,9 +33,9 @@ type Profile struct {
 	// Kid is the kid assertions carry for Key, when the key is registered
 	// under another kid than its RFC 7638 thumbprint and its backend cannot
 	// record one (an HSM or KMS key; a key file records its own).
-	Kid string `yaml:"kid,omitempty"`
-	DPoP          bool   `yaml:"dpop,omitempty"`
-	DPoPKey       string `yaml:"dpop_key,omitempty"`
+	Kid     string `yaml:"kid,omitempty"`
+	DPoP    bool   `yaml:"dpop,omitempty"`
+	DPoPKey string `yaml:"dpop_key,omitempty"`
 	// Scopes and Resources are a YAML list, or one space-separated string.
 	Scopes    StringList `yaml:"scopes,omitempty"`
 	Resources StringList `yaml:"resources,omitempty"`
