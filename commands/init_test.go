@@ -376,6 +376,12 @@ func TestInitBadDownloadsChangeNothing(t *testing.T) {
 	good := jsonString(handECJWK(t, k, "kid-1"))
 	auth := "https://helseid-sts.test.nhn.no"
 	noClient := strings.Replace(handDownload(auth, "x", good), `"clientId": "x",`, "", 1)
+	// A config, a key and a lock file from an earlier init are there too.
+	earlier := filepath.Join(t.TempDir(), "earlier.json")
+	os.WriteFile(earlier, []byte(handDownload(auth, uuidLike(t), good)), 0o600)
+	if _, errOut, code := runCLI(t, "init", "--from", earlier, "--delete-download"); code != 0 {
+		t.Fatal(errOut)
+	}
 	for _, tc := range []struct {
 		name string
 		data []byte
