@@ -14,12 +14,14 @@ import (
 // The algorithms a passphrase-encrypted JWK uses: jwkctl writes
 // PBES2-HS512+A256KW with A256GCM, step PBES2-HS256+A128KW.
 var (
-	pbes2Algs = []jose.KeyAlgorithm{jose.PBES2_HS256_A128KW, jose.PBES2_HS384_A192KW, jose.PBES2_HS512_A256KW}
-	allEncs   = []jose.ContentEncryption{jose.A128GCM, jose.A192GCM, jose.A256GCM,
+	allEncs = []jose.ContentEncryption{jose.A128GCM, jose.A192GCM, jose.A256GCM,
 		jose.A128CBC_HS256, jose.A192CBC_HS384, jose.A256CBC_HS512}
-	allKeyAlgs = []jose.KeyAlgorithm{jose.RSA1_5, jose.RSA_OAEP, jose.RSA_OAEP_256, jose.A128KW, jose.A192KW,
-		jose.A256KW, jose.DIRECT, jose.ECDH_ES, jose.ECDH_ES_A128KW, jose.ECDH_ES_A192KW, jose.ECDH_ES_A256KW,
-		jose.A128GCMKW, jose.A192GCMKW, jose.A256GCMKW, jose.PBES2_HS256_A128KW, jose.PBES2_HS384_A192KW, jose.PBES2_HS512_A256KW}
+	// keyAlgs are PBES2 and, for the other recipients a JSON JWE may
+	// have, the algorithms a passphrase cannot stand in for. dir and the
+	// AES key wraps are left out: go-jose would take the passphrase as
+	// the key itself.
+	keyAlgs = []jose.KeyAlgorithm{jose.PBES2_HS256_A128KW, jose.PBES2_HS384_A192KW, jose.PBES2_HS512_A256KW,
+		jose.RSA1_5, jose.RSA_OAEP, jose.RSA_OAEP_256, jose.ECDH_ES, jose.ECDH_ES_A128KW, jose.ECDH_ES_A192KW, jose.ECDH_ES_A256KW}
 )
 
 // maxP2C is go-jose's own bound on PBES2 iterations; checked first to say so.
@@ -36,23 +38,27 @@ func parseJSONJWE(data []byte, opts Options) (*Parsed, error) {
 type jweParser func(string, []jose.KeyAlgorithm, []jose.ContentEncryption) (*jose.JSONWebEncryption, error)
 
 // parseJWE decrypts a PBES2 JWE whose plaintext is a private JWK or JWK
-// Set.
+// Set. A JSON JWE may have other recipients beside the passphrase one.
 func parseJWE(data []byte, opts Options, format string, parseEnc jweParser) (*Parsed, error) {
-	obj, err := parseEnc(string(data), pbes2Algs, allEncs)
-	if err != nil {
-		if other, err2 := parseEnc(string(data), allKeyAlgs, allEncs); err2 == nil {
-			alg := other.Header.Algorithm
-			if alg == "" {
-				alg = "not PBES2"
-			}
-			return nil, fmt.Errorf("%w: a %s encrypted to a key (alg %s), not with a passphrase; decrypt it with the tool that made it", ErrUnknownFormat, format, alg)
-		}
-		return nil, fmt.Errorf("%w: a %s that does not parse (%s)", ErrUnknownFormat, format, joseProblem(err))
-	}
+	var pbes2 bool
+	var other string
 	for _, h := range jweHeaders(data) {
+		switch {
+		case strings.HasPrefix(h.Alg, "PBES2-"):
+			pbes2 = true
+		case h.Alg != "":
+			other = h.Alg
+		}
 		if h.P2C > maxP2C {
 			return nil, fmt.Errorf("%w: a %s asking for %d PBES2 iterations (at most %d are allowed)", ErrUnknownFormat, format, h.P2C, maxP2C)
 		}
+	}
+	if !pbes2 && other != "" {
+		return nil, fmt.Errorf("%w: a %s encrypted to a key (alg %q), not with a passphrase; decrypt it with the tool that made it", ErrUnknownFormat, format, other)
+	}
+	obj, err := parseEnc(string(data), keyAlgs, allEncs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: a %s that does not parse (%s)", ErrUnknownFormat, format, joseProblem(err))
 	}
 	if len(opts.Passphrase) == 0 {
 		return nil, fmt.Errorf("%w: a %s: %w", ErrEncrypted, format, keystore.ErrPassphrase)

@@ -83,8 +83,14 @@ func Parse(data []byte, opts Options) (*Parsed, error) {
 	if len(data) > maxInput {
 		return nil, fmt.Errorf("%w: the input holds more than %d bytes, too much for a key", ErrUnknownFormat, maxInput)
 	}
-	data = clean(data)
-	p, err := parse(data, opts)
+	var p *Parsed
+	var err error
+	if len(data) > 0 && data[0] == 0x30 {
+		// Binary DER: trimming "white space" would cut it.
+		p, err = parseDER(data)
+	} else {
+		p, err = parse(clean(data), opts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -122,8 +128,6 @@ func parse(data []byte, opts Options) (*Parsed, error) {
 		return parseCompactJWE(data, opts)
 	case isCompact(data, 3):
 		return nil, fmt.Errorf("%w: this is a signed JWT or JWS, not a key", ErrUnknownFormat)
-	case data[0] == 0x30:
-		return parseDER(data)
 	}
 	return nil, fmt.Errorf("%w: want a private JWK or JWK Set, a Selvbetjening download, a PEM private key, a PBES2 JWE or .NET RSA XML", ErrUnknownFormat)
 }
