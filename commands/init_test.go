@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
@@ -432,7 +431,7 @@ func TestInitBadDownloadsChangeNothing(t *testing.T) {
 			}
 			if special == "fifo" {
 				path = filepath.Join(t.TempDir(), "fifo")
-				if err := syscall.Mkfifo(path, 0o600); err != nil {
+				if err := mkfifo(path); err != nil {
 					t.Skip("no FIFOs here:", err)
 				}
 				go func() {
@@ -472,4 +471,52 @@ func TestInitIntoKMSIsRefused(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	sameState(t, before, dirState(t, dir))
+}
+
+// handRSAXML writes a key as .NET's RSA.ToXmlString(true) does.
+func handRSAXML(k *rsa.PrivateKey) string {
+	k.Precompute()
+	b := func(n *big.Int) string { return base64.StdEncoding.EncodeToString(n.Bytes()) }
+	return "<RSAKeyValue><Modulus>" + b(k.N) + "</Modulus><Exponent>" + b(big.NewInt(int64(k.E))) + "</Exponent><P>" + b(k.Primes[0]) +
+		"</P><Q>" + b(k.Primes[1]) + "</Q><DP>" + b(k.Precomputed.Dp) + "</DP><DQ>" + b(k.Precomputed.Dq) + "</DQ><InverseQ>" +
+		b(k.Precomputed.Qinv) + "</InverseQ><D>" + b(k.D) + "</D></RSAKeyValue>"
+}
+
+// An older download holds the key only as .NET XML in rsaPrivateKey: init
+// takes it from there (it has no kid, so there is none to keep). A
+// failing --check says the profile is written and why the token failed.
+func TestInitFromXMLOnlyDownload(t *testing.T) {
+	sts := startCPAPI(t)
+	dir := t.TempDir()
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(dir, "config.yaml"))
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientID := uuidLike(t)
+	doc := strings.Replace(handDownload(sts.Issuer(), clientID, "null"), `"rsaPrivateKey": null`, `"rsaPrivateKey": `+jsonString(handRSAXML(k)), 1)
+	from := filepath.Join(dir, "xml.json")
+	os.WriteFile(from, []byte(doc), 0o600)
+	before := dirState(t, dir)
+	if _, errOut, code := runCLI(t, "init", "--from", from, "--keep-kid"); code != 1 || !strings.Contains(errOut, "no kid to keep") {
+		t.Fatalf("--keep-kid without a kid: %d %s", code, errOut)
+	}
+	sameState(t, before, dirState(t, dir))
+
+	// Not registered yet: the check fails, and says what is done.
+	_, errOut, code := runCLI(t, "init", "--from", from, "--profile", "xml", "--check", "--keep-download")
+	if code != 1 || !strings.Contains(errOut, "the profile is written, but the token request failed") || !strings.Contains(errOut, "invalid_client") {
+		t.Fatalf("init --check, client unknown: %d %s", code, errOut)
+	}
+	if err := sts.RegisterClient(clientID, []jose.JSONWebKey{publicOf(t, &k.PublicKey, "")}, []string{cpScope}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, "init", "--from", from, "--profile", "xml", "--check", "--keep-download")
+	if code != 0 || !strings.Contains(errOut, "already set up") || !strings.Contains(errOut, "issued a Bearer token") {
+		t.Fatalf("init --check after registering: %d %s", code, errOut)
+	}
+	var pub jose.JSONWebKey
+	if err := json.Unmarshal([]byte(out), &pub); err != nil || pub.Algorithm != "PS256" || pub.KeyID != thumbprintOf(t, &k.PublicKey) {
+		t.Errorf("public JWK %s", out)
+	}
 }
