@@ -102,7 +102,7 @@ func TestKeepKidImportAssertionTokenAgent(t *testing.T) {
 	// A source without a kid has none to keep.
 	noKid := filepath.Join(dir, "nokid.jwk")
 	os.WriteFile(noKid, []byte(strings.Replace(handRSAJWK(k, "", ""), `"kid":"",`, "", 1)), 0o600)
-	if _, errOut, code = runCLI(t, "keys", "import", "--key", "file:"+filepath.Join(dir, "x.json"), "--from", noKid, "--keep-kid"); code != 1 || !strings.Contains(errOut, "no kid to keep") {
+	if _, errOut, code = runCLI(t, "keys", "import", "--key", "file:"+filepath.Join(dir, "x.json"), "--from", noKid, "--keep-kid"); code != 1 || !strings.Contains(errOut, "no kid to keep") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("--keep-kid without a kid: %d %s", code, errOut)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.json")); err == nil {

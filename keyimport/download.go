@@ -36,11 +36,11 @@ func isDownloadMap(m map[string]json.RawMessage) bool {
 // only when privateJwk is empty.
 func ParseDownload(data []byte) (*Download, error) {
 	if len(data) > maxInput {
-		return nil, fmt.Errorf("%w: the input holds more than %d bytes, too much for a download", ErrDownload, maxInput)
+		return nil, errorf(ErrDownload, "the input holds more than %d bytes, too much for a Selvbetjening download", maxInput)
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(clean(data), &m); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrDownload, jsonProblem(err))
+		return nil, errorf(ErrDownload, "not a Selvbetjening download: %s", jsonProblem(err))
 	}
 	var d Download
 	var err error
@@ -67,7 +67,7 @@ func ParseDownload(data []byte) (*Download, error) {
 		return nil, err
 	}
 	if d.ClientID == "" {
-		return nil, fmt.Errorf("%w: it has no clientId", ErrDownload)
+		return nil, errorf(ErrDownload, "the Selvbetjening download has no clientId")
 	}
 	jwkData, err := privateJWKMember(m)
 	if err != nil {
@@ -92,12 +92,12 @@ func ParseDownload(data []byte) (*Download, error) {
 	case xmlKey != "":
 		p, err := parseXML(clean([]byte(xmlKey)))
 		if err != nil {
-			return nil, fmt.Errorf("the download's rsaPrivateKey: %w", err)
+			return nil, within("the Selvbetjening download's rsaPrivateKey", err)
 		}
 		d.Key = p
 	default:
-		return nil, fmt.Errorf("%w (privateJwk and rsaPrivateKey are empty): Selvbetjening shows a private key only when it makes one; "+
-			"make a new key there, or generate one with jwkctl keys generate and upload its public JWK", ErrNoPrivateKey)
+		return nil, errorf(ErrNoPrivateKey, "a Selvbetjening download without a private key (privateJwk and rsaPrivateKey are empty): Selvbetjening shows a private key only when it makes one; "+
+			"make a new key there, or generate one with jwkctl keys generate and upload its public JWK")
 	}
 	d.Key.Format = FormatDownload
 	if rk, ok := d.Key.Private.(*rsa.PrivateKey); ok && d.RSAKeySizeBits != 0 && rk.N.BitLen() != d.RSAKeySizeBits {
@@ -114,7 +114,7 @@ func member(m map[string]json.RawMessage, name string, dst any, want string) err
 		return nil
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
-		return fmt.Errorf("%w: its %s is a JSON %s, not %s", ErrDownload, name, jsonKind(raw), want)
+		return errorf(ErrDownload, "the Selvbetjening download's %s is a JSON %s, not %s", name, jsonKind(raw), want)
 	}
 	return nil
 }
@@ -153,7 +153,7 @@ func privateJWKMember(m map[string]json.RawMessage) ([]byte, error) {
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("%w: its privateJwk is a JSON %s, not a string holding a JWK", ErrDownload, jsonKind(raw))
+		return nil, errorf(ErrDownload, "the Selvbetjening download's privateJwk is a JSON %s, not a string holding a JWK", jsonKind(raw))
 	}
 	b := clean([]byte(s))
 	if len(b) == 0 {
@@ -162,11 +162,11 @@ func privateJWKMember(m map[string]json.RawMessage) ([]byte, error) {
 	if isPercentEncodedJSON(b) {
 		var err error
 		if b, err = percentDecode(b); err != nil {
-			return nil, fmt.Errorf("%w: its privateJwk is percent-encoded with a broken escape", ErrDownload)
+			return nil, errorf(ErrDownload, "the Selvbetjening download's privateJwk is percent-encoded with a broken escape")
 		}
 	}
 	if !json.Valid(b) || b[0] != '{' {
-		return nil, fmt.Errorf("%w: its privateJwk is not JSON (a JWK is expected)", ErrDownload)
+		return nil, errorf(ErrDownload, "the Selvbetjening download's privateJwk is not JSON (a JWK is expected)")
 	}
 	return b, nil
 }
@@ -176,18 +176,18 @@ func privateJWKMember(m map[string]json.RawMessage) ([]byte, error) {
 func parseJSONKey(data []byte, what string) (*Parsed, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%w: its %s: %s", ErrDownload, what, jsonProblem(err))
+		return nil, errorf(ErrDownload, "the Selvbetjening download's %s: %s", what, jsonProblem(err))
 	}
 	if _, ok := m["keys"]; ok {
 		p, err := parseJWKSet(data, Options{})
 		if err != nil {
-			return nil, fmt.Errorf("the download's %s: %w", what, err)
+			return nil, within("the Selvbetjening download's "+what, err)
 		}
 		return p, nil
 	}
 	p, err := parseJWK(data)
 	if err != nil {
-		return nil, fmt.Errorf("the download's %s: %w", what, err)
+		return nil, within("the Selvbetjening download's "+what, err)
 	}
 	return p, nil
 }
@@ -202,7 +202,7 @@ func sameKey(p *Parsed, xmlKey string) error {
 	}
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	if !x.Private.Public().(equaler).Equal(p.Private.Public()) {
-		return fmt.Errorf("%w: its privateJwk and rsaPrivateKey hold different keys", ErrDownload)
+		return errorf(ErrDownload, "the Selvbetjening download's privateJwk and rsaPrivateKey hold different keys")
 	}
 	return nil
 }

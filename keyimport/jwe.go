@@ -50,26 +50,26 @@ func parseJWE(data []byte, opts Options, format string, parseEnc jweParser) (*Pa
 			other = h.Alg
 		}
 		if h.P2C > maxP2C {
-			return nil, fmt.Errorf("%w: a %s asking for %d PBES2 iterations (at most %d are allowed)", ErrUnknownFormat, format, h.P2C, maxP2C)
+			return nil, errorf(ErrUnknownFormat, "the %s asks for %d PBES2 iterations; at most %d are allowed", format, h.P2C, maxP2C)
 		}
 	}
 	if !pbes2 && other != "" {
-		return nil, fmt.Errorf("%w: a %s encrypted to a key (alg %q), not with a passphrase; decrypt it with the tool that made it", ErrUnknownFormat, format, other)
+		return nil, errorf(ErrUnknownFormat, "the %s is encrypted to a key (alg %q), not with a passphrase; decrypt it with the tool that made it", format, other)
 	}
 	obj, err := parseEnc(string(data), keyAlgs, allEncs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: a %s that does not parse (%s)", ErrUnknownFormat, format, joseProblem(err))
+		return nil, errorf(ErrUnknownFormat, "a %s that does not parse: %s", format, joseProblem(err))
 	}
 	if len(opts.Passphrase) == 0 {
-		return nil, fmt.Errorf("%w: a %s: %w", ErrEncrypted, format, keystore.ErrPassphrase)
+		return nil, &kindError{msg: fmt.Sprintf("keyimport: the %s is encrypted; its passphrase is needed", format), kinds: []error{ErrEncrypted, keystore.ErrPassphrase}}
 	}
 	_, _, plain, err := obj.DecryptMulti(opts.Passphrase)
 	if err != nil {
-		return nil, fmt.Errorf("%w: cannot decrypt the %s with this passphrase", keystore.ErrPassphrase, format)
+		return nil, errorf(keystore.ErrPassphrase, "cannot decrypt the %s: wrong passphrase", format)
 	}
 	p, err := parseJSON(clean(plain), opts, false)
 	if err != nil {
-		return nil, fmt.Errorf("the %s's content: %w", format, err)
+		return nil, within("the "+format+"'s content", err)
 	}
 	p.Format = format
 	return p, nil

@@ -27,24 +27,24 @@ type jwkHeader struct {
 func parseJWK(data []byte) (*Parsed, error) {
 	var h jwkHeader
 	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, fmt.Errorf("%w: a JWK whose %s", ErrUnknownFormat, jsonProblem(err))
+		return nil, errorf(ErrUnknownFormat, "a JWK whose %s", jsonProblem(err))
 	}
 	switch h.Kty {
 	case "":
-		return nil, fmt.Errorf("%w: a JWK without kty", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "a JWK without kty")
 	case "oct":
-		return nil, fmt.Errorf("%w: a symmetric (kty oct) key cannot sign client assertions; want an RSA or EC private key", ErrUnsupportedKey)
+		return nil, errorf(ErrUnsupportedKey, "a symmetric (kty oct) key cannot sign client assertions; want an RSA or EC private key")
 	case "OKP":
 		if h.Crv == "Ed25519" {
-			return nil, fmt.Errorf("%w: an Ed25519 (kty OKP) key cannot sign client assertions; want an RSA or EC private key", ErrUnsupportedKey)
+			return nil, errorf(ErrUnsupportedKey, "an Ed25519 (kty OKP) key cannot sign client assertions; want an RSA or EC private key")
 		}
-		return nil, fmt.Errorf("%w: an OKP key (crv %q) cannot sign client assertions; want an RSA or EC private key", ErrUnsupportedKey, h.Crv)
+		return nil, errorf(ErrUnsupportedKey, "an OKP key (crv %q) cannot sign client assertions; want an RSA or EC private key", h.Crv)
 	case "RSA", "EC":
 	default:
-		return nil, fmt.Errorf("%w: a JWK of kty %q cannot sign client assertions; want an RSA or EC private key", ErrUnsupportedKey, h.Kty)
+		return nil, errorf(ErrUnsupportedKey, "a JWK of kty %q cannot sign client assertions; want an RSA or EC private key", h.Kty)
 	}
 	if len(h.D) == 0 || string(h.D) == "null" {
-		return nil, fmt.Errorf("%w: a public %s JWK (no \"d\"); import the private JWK", ErrPublicKey, h.Kty)
+		return nil, errorf(ErrPublicKey, "this is a public JWK (kty %s, no \"d\"); import the private JWK", h.Kty)
 	}
 	var warnings []string
 	if h.Use != "" && h.Use != "sig" {
@@ -53,7 +53,7 @@ func parseJWK(data []byte) (*Parsed, error) {
 	if len(h.KeyOps) > 0 && string(h.KeyOps) != "null" {
 		var ops []string
 		if err := json.Unmarshal(h.KeyOps, &ops); err != nil {
-			return nil, fmt.Errorf("%w: the JWK's key_ops is not a list of strings", ErrUnknownFormat)
+			return nil, errorf(ErrUnknownFormat, "the JWK's key_ops is not a list of strings")
 		}
 		sign := false
 		for _, op := range ops {
@@ -65,10 +65,10 @@ func parseJWK(data []byte) (*Parsed, error) {
 	}
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(data); err != nil {
-		return nil, fmt.Errorf("%w: the %s JWK's members are unreadable: %s", ErrUnknownFormat, h.Kty, joseProblem(err))
+		return nil, errorf(ErrUnknownFormat, "the %s JWK's members are unreadable: %s", h.Kty, joseProblem(err))
 	}
 	if jwk.IsPublic() {
-		return nil, fmt.Errorf("%w: a public %s JWK (no \"d\"); import the private JWK", ErrPublicKey, h.Kty)
+		return nil, errorf(ErrPublicKey, "this is a public JWK (kty %s, no \"d\"); import the private JWK", h.Kty)
 	}
 	return finish(jwk.Key, h.Alg, h.Kid, warnings)
 }
@@ -99,10 +99,10 @@ func parseJWKSet(data []byte, opts Options) (*Parsed, error) {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, fmt.Errorf("%w: a JWK Set whose %s", ErrUnknownFormat, jsonProblem(err))
+		return nil, errorf(ErrUnknownFormat, "a JWK Set whose %s", jsonProblem(err))
 	}
 	if len(set.Keys) == 0 {
-		return nil, fmt.Errorf("%w: the JWK Set holds no keys", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "the JWK Set holds no keys")
 	}
 	kids := make([]string, len(set.Keys))
 	for i, k := range set.Keys {
@@ -121,17 +121,17 @@ func parseJWKSet(data []byte, opts Options) (*Parsed, error) {
 				continue
 			}
 			if pick >= 0 {
-				return nil, fmt.Errorf("%w: the JWK Set holds more than one key with kid %q", ErrKid, opts.Kid)
+				return nil, errorf(ErrKid, "the JWK Set holds more than one key with kid %q", opts.Kid)
 			}
 			pick = i
 		}
 		if pick < 0 {
-			return nil, fmt.Errorf("%w: the JWK Set holds no key with kid %q; its kids: %s", ErrKid, opts.Kid, listKids(kids))
+			return nil, errorf(ErrKid, "the JWK Set holds no key with kid %q; its kids: %s", opts.Kid, listKids(kids))
 		}
 	case len(set.Keys) == 1:
 		pick = 0
 	default:
-		return nil, fmt.Errorf("%w: the JWK Set holds %d keys (kids %s); name the one to import by its kid", ErrKid, len(set.Keys), listKids(kids))
+		return nil, errorf(ErrKid, "the JWK Set holds %d keys (kids %s); name the one to import by its kid", len(set.Keys), listKids(kids))
 	}
 	p, err := parseJWK(set.Keys[pick])
 	if err != nil {
@@ -162,7 +162,7 @@ func isPercentEncodedJSON(data []byte) bool {
 func percentDecode(data []byte) ([]byte, error) {
 	s, err := url.QueryUnescape(string(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: percent-encoded text with a broken escape", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "percent-encoded text with a broken escape")
 	}
 	return clean([]byte(s)), nil
 }

@@ -81,7 +81,7 @@ const maxInput = 1 << 20
 // space are allowed. Errors never contain key material.
 func Parse(data []byte, opts Options) (*Parsed, error) {
 	if len(data) > maxInput {
-		return nil, fmt.Errorf("%w: the input holds more than %d bytes, too much for a key", ErrUnknownFormat, maxInput)
+		return nil, errorf(ErrUnknownFormat, "the input holds more than %d bytes, too much for a key", maxInput)
 	}
 	var p *Parsed
 	var err error
@@ -96,9 +96,9 @@ func Parse(data []byte, opts Options) (*Parsed, error) {
 	}
 	if opts.Kid != "" && p.Kid != opts.Kid {
 		if p.Kid == "" {
-			return nil, fmt.Errorf("%w: a %s carries no kid, so kid %q cannot pick its key", ErrKid, p.Format, opts.Kid)
+			return nil, errorf(ErrKid, "a %s carries no kid, so kid %q cannot pick its key", p.Format, opts.Kid)
 		}
-		return nil, fmt.Errorf("%w: the %s's key has kid %q, not %q", ErrKid, p.Format, p.Kid, opts.Kid)
+		return nil, errorf(ErrKid, "the %s's key has kid %q, not %q", p.Format, p.Kid, opts.Kid)
 	}
 	return p, nil
 }
@@ -106,7 +106,7 @@ func Parse(data []byte, opts Options) (*Parsed, error) {
 func parse(data []byte, opts Options) (*Parsed, error) {
 	switch {
 	case len(data) == 0:
-		return nil, fmt.Errorf("%w: the input is empty", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "the input is empty")
 	case bytes.Contains(data, []byte("-----BEGIN ")):
 		return parsePEM(data, opts)
 	case data[0] == '<':
@@ -127,9 +127,9 @@ func parse(data []byte, opts Options) (*Parsed, error) {
 	case isCompact(data, 5):
 		return parseCompactJWE(data, opts)
 	case isCompact(data, 3):
-		return nil, fmt.Errorf("%w: this is a signed JWT or JWS, not a key", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "this is a signed JWT or JWS, not a key")
 	}
-	return nil, fmt.Errorf("%w: want a private JWK or JWK Set, a Selvbetjening download, a PEM private key, a PBES2 JWE or .NET RSA XML", ErrUnknownFormat)
+	return nil, errorf(ErrUnknownFormat, "not a key format jwkctl reads; want a private JWK or JWK Set, a Selvbetjening download, a PEM or DER private key, a PBES2 JWE or .NET RSA XML")
 }
 
 // parseJSON tells apart the JSON formats. outer is false for the
@@ -137,7 +137,7 @@ func parse(data []byte, opts Options) (*Parsed, error) {
 func parseJSON(data []byte, opts Options, outer bool) (*Parsed, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%w: JSON, but %s", ErrUnknownFormat, jsonProblem(err))
+		return nil, errorf(ErrUnknownFormat, "%s", jsonProblem(err))
 	}
 	_, hasKeys := m["keys"]
 	_, hasKty := m["kty"]
@@ -162,14 +162,14 @@ func parseJSON(data []byte, opts Options, outer bool) (*Parsed, error) {
 	case outer && hasCiphertext:
 		return parseJSONJWE(data, opts)
 	case hasPayload:
-		return nil, fmt.Errorf("%w: this is a signed JWS, not a key", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "this is a signed JWS, not a key")
 	case !outer:
-		return nil, fmt.Errorf("%w: the JWE holds JSON that is neither a JWK nor a JWK Set", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "the JWE holds JSON that is neither a JWK nor a JWK Set")
 	}
 	if _, ok := m["clientId"]; ok {
-		return nil, fmt.Errorf("%w: JSON with a clientId but neither privateJwk, rsaPrivateKey nor secretType", ErrNoPrivateKey)
+		return nil, errorf(ErrNoPrivateKey, "JSON with a clientId but no privateJwk or rsaPrivateKey: a Selvbetjening download without a private key")
 	}
-	return nil, fmt.Errorf("%w: JSON, but neither a JWK (no kty), a JWK Set (no keys), a JWE nor a Selvbetjening download", ErrUnknownFormat)
+	return nil, errorf(ErrUnknownFormat, "JSON, but neither a JWK (no kty), a JWK Set (no keys), a JWE nor a Selvbetjening download")
 }
 
 func hasAny(m map[string]json.RawMessage, names ...string) bool {
@@ -190,13 +190,13 @@ func finish(key any, alg, kid string, warnings []string) (*Parsed, error) {
 	case *ecdsa.PrivateKey:
 		priv = k
 	case ed25519.PrivateKey, *ed25519.PrivateKey:
-		return nil, fmt.Errorf("%w: an Ed25519 key cannot sign client assertions; want an RSA or EC (P-256/384/521) key", ErrUnsupportedKey)
+		return nil, errorf(ErrUnsupportedKey, "an Ed25519 key cannot sign client assertions; want an RSA or EC (P-256/384/521) key")
 	case *ecdh.PrivateKey:
-		return nil, fmt.Errorf("%w: an X25519 (key agreement) key cannot sign client assertions; want an RSA or EC (P-256/384/521) key", ErrUnsupportedKey)
+		return nil, errorf(ErrUnsupportedKey, "an X25519 (key agreement) key cannot sign client assertions; want an RSA or EC (P-256/384/521) key")
 	case []byte:
-		return nil, fmt.Errorf("%w: a symmetric (kty oct) key cannot sign client assertions; want an RSA or EC private key", ErrUnsupportedKey)
+		return nil, errorf(ErrUnsupportedKey, "a symmetric (kty oct) key cannot sign client assertions; want an RSA or EC private key")
 	default:
-		return nil, fmt.Errorf("%w: a %s key cannot sign client assertions; want an RSA or EC private key", ErrUnsupportedKey, keyKind(key))
+		return nil, errorf(ErrUnsupportedKey, "a %s key cannot sign client assertions; want an RSA or EC private key", keyKind(key))
 	}
 	if k, ok := priv.(*rsa.PrivateKey); ok {
 		if err := checkSize(&k.PublicKey); err != nil {
@@ -204,7 +204,7 @@ func finish(key any, alg, kid string, warnings []string) (*Parsed, error) {
 		}
 	}
 	if err := keystore.CheckPrivateKey(priv); err != nil {
-		return nil, fmt.Errorf("%w: %v", keystore.ErrWeakKey, err)
+		return nil, errorf(keystore.ErrWeakKey, "%s", strings.TrimPrefix(err.Error(), "keystore: "))
 	}
 	p := &Parsed{Private: priv, Kid: kid, Warnings: warnings}
 	if alg != "" {
@@ -230,7 +230,7 @@ const maxRSABits = 16384
 
 func checkSize(k *rsa.PublicKey) error {
 	if n := k.N.BitLen(); n > maxRSABits {
-		return fmt.Errorf("%w: the RSA key has %d bits; at most %d are supported", keystore.ErrWeakKey, n, maxRSABits)
+		return errorf(keystore.ErrWeakKey, "the RSA key has %d bits; at most %d are supported", n, maxRSABits)
 	}
 	return nil
 }
@@ -305,4 +305,16 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("a JSON %s where an object is expected", te.Value)
 	}
 	return "unreadable JSON"
+}
+
+// Spec describes the key (its type, size or curve, and Alg) for messages:
+// p.Spec().String() is "RSA-4096" or "EC P-256".
+func (p *Parsed) Spec() keystore.KeySpec {
+	switch k := p.Private.(type) {
+	case *rsa.PrivateKey:
+		return keystore.KeySpec{Type: keystore.RSA, Bits: k.N.BitLen(), Alg: p.Alg}
+	case *ecdsa.PrivateKey:
+		return keystore.KeySpec{Type: keystore.EC, Curve: k.Curve, Alg: p.Alg}
+	}
+	return keystore.KeySpec{Alg: p.Alg}
 }

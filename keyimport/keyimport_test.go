@@ -309,7 +309,7 @@ func TestParseDownloadRejects(t *testing.T) {
 		"rsaKeySizeBits a string": {download(t, jwk, nil, map[string]any{"rsaKeySizeBits": "4096"}), keyimport.ErrDownload, "rsaKeySizeBits is a JSON string"},
 		"privateJwk a number":     {download(t, 7, nil, nil), keyimport.ErrDownload, "privateJwk is a JSON number"},
 		"rsaPrivateKey an object": {download(t, nil, map[string]any{"Modulus": "x"}, nil), keyimport.ErrDownload, "rsaPrivateKey is a JSON object"},
-		"privateJwk public only":  {download(t, privateJWK(t, &k.PublicKey, "", "", ""), nil, nil), keyimport.ErrPublicKey, "public RSA JWK"},
+		"privateJwk public only":  {download(t, privateJWK(t, &k.PublicKey, "", "", ""), nil, nil), keyimport.ErrPublicKey, "public JWK (kty RSA"},
 		"keys disagree":           {download(t, jwk, dotNetXML(other), nil), keyimport.ErrDownload, "hold different keys"},
 		"not JSON":                {[]byte(bom + "clientId=1"), keyimport.ErrDownload, "invalid JSON at byte 1"},
 		"a JSON array":            {[]byte(`[{"clientId":"x"}]`), keyimport.ErrDownload, "a JSON array where an object is expected"},
@@ -359,8 +359,8 @@ func TestParseRejectsJWK(t *testing.T) {
 		want error
 		says string
 	}{
-		"public RSA JWK": {privateJWK(t, &k.PublicKey, "", "", ""), keyimport.ErrPublicKey, "public"},
-		"oct":            {`{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}`, keyimport.ErrUnsupportedKey, "symmetric (kty oct) key cannot sign client assertions"},
+		"public JWK (kty RSA": {privateJWK(t, &k.PublicKey, "", "", ""), keyimport.ErrPublicKey, "public"},
+		"oct":                 {`{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}`, keyimport.ErrUnsupportedKey, "symmetric (kty oct) key cannot sign client assertions"},
 		"Ed25519": {`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}`,
 			keyimport.ErrUnsupportedKey, "Ed25519"},
 		"RSA-1024":         {privateJWK(t, small, "", "", ""), keystore.ErrWeakKey, "1024 bits"},

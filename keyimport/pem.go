@@ -5,7 +5,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
-	"fmt"
 	"strings"
 
 	"github.com/youmark/pkcs8"
@@ -42,16 +41,16 @@ func parsePEM(data []byte, opts Options) (*Parsed, error) {
 	}
 	switch {
 	case len(keys) > 1:
-		return nil, fmt.Errorf("%w: the PEM holds %d private keys; put the one to import in a file of its own", ErrKid, len(keys))
+		return nil, errorf(ErrKid, "the PEM holds %d private keys; put the one to import in a file of its own", len(keys))
 	case len(keys) == 0 && len(others) == 0:
-		return nil, fmt.Errorf("%w: PEM armour (-----BEGIN) that does not decode", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "PEM armour (-----BEGIN) that does not decode")
 	case len(keys) == 0:
 		return nil, pemNotAKey(others[0])
 	}
 	b := keys[0]
 	if strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
-		return nil, fmt.Errorf("%w: a PEM key with legacy encryption (Proc-Type: 4,ENCRYPTED), which jwkctl does not read; "+
-			"convert it to encrypted PKCS#8 with: openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.pem -out NEW.pem", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "this is a PEM key with legacy encryption (Proc-Type: 4,ENCRYPTED), which jwkctl does not read; "+
+			"convert it to encrypted PKCS#8 with: openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.pem -out NEW.pem")
 	}
 	var key any
 	var err error
@@ -74,11 +73,11 @@ func parsePEM(data []byte, opts Options) (*Parsed, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: a %s whose contents do not parse (%v)", ErrUnknownFormat, format, err)
+		return nil, errorf(ErrUnknownFormat, "a %s whose contents do not parse (%v)", format, err)
 	}
 	p, err := finish(key, "", "", nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", format, err)
+		return nil, err
 	}
 	p.Format = format
 	return p, nil
@@ -87,19 +86,19 @@ func parsePEM(data []byte, opts Options) (*Parsed, error) {
 func pemNotAKey(typ string) error {
 	switch typ {
 	case "CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE":
-		return fmt.Errorf("%w: this is a PEM certificate, not a key; import the private key it was made for", ErrCertificate)
+		return errorf(ErrCertificate, "this is a PEM certificate, not a key; import the private key it was made for")
 	case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
-		return fmt.Errorf("%w: this is a PEM certificate request, not a key; import the private key it was made for", ErrCertificate)
+		return errorf(ErrCertificate, "this is a PEM certificate request, not a key; import the private key it was made for")
 	case "PUBLIC KEY":
-		return fmt.Errorf("%w: this is a public key (SPKI PEM); import the private key", ErrPublicKey)
+		return errorf(ErrPublicKey, "this is a public key (SPKI PEM); import the private key")
 	case "RSA PUBLIC KEY":
-		return fmt.Errorf("%w: this is a public key (PKCS#1 PEM); import the private key", ErrPublicKey)
+		return errorf(ErrPublicKey, "this is a public key (PKCS#1 PEM); import the private key")
 	case "OPENSSH PRIVATE KEY":
-		return fmt.Errorf("%w: an OpenSSH private key; convert a copy to PKCS#8 with: ssh-keygen -p -m PKCS8 -f COPY", ErrUnknownFormat)
+		return errorf(ErrUnknownFormat, "this is an OpenSSH private key; convert a copy to PKCS#8 with: ssh-keygen -p -m PKCS8 -f COPY")
 	case "DSA PRIVATE KEY":
-		return fmt.Errorf("%w: a DSA key cannot sign client assertions; want an RSA or EC private key", ErrUnsupportedKey)
+		return errorf(ErrUnsupportedKey, "a DSA key cannot sign client assertions; want an RSA or EC private key")
 	}
-	return fmt.Errorf("%w: a PEM %q block, not a private key", ErrUnknownFormat, typ)
+	return errorf(ErrUnknownFormat, "a PEM %q block, not a private key", typ)
 }
 
 // Bounds on the work an encrypted PKCS#8 file may ask for before its
@@ -124,18 +123,18 @@ func decryptPKCS8(der, pass []byte) (any, error) {
 		Data []byte
 	}
 	if _, err := asn1.Unmarshal(der, &info); err != nil {
-		return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM whose contents do not parse", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "an encrypted PKCS#8 PEM whose contents do not parse")
 	}
 	if !info.Algo.Algorithm.Equal(oidPBES2) {
-		return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM with PKCS#5 v1 or PKCS#12 encryption, which jwkctl does not read; "+
-			"re-encrypt it with: openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.pem -out NEW.pem", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "an encrypted PKCS#8 PEM with PKCS#5 v1 or PKCS#12 encryption, which jwkctl does not read; "+
+			"re-encrypt it with: openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.pem -out NEW.pem")
 	}
 	var params struct {
 		KDF    pkix.AlgorithmIdentifier
 		Scheme pkix.AlgorithmIdentifier
 	}
 	if _, err := asn1.Unmarshal(info.Algo.Parameters.FullBytes, &params); err != nil {
-		return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM with unreadable PBES2 parameters", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "an encrypted PKCS#8 PEM with unreadable PBES2 parameters")
 	}
 	switch {
 	case params.KDF.Algorithm.Equal(oidPBKDF2):
@@ -146,10 +145,10 @@ func decryptPKCS8(der, pass []byte) (any, error) {
 			PRF        pkix.AlgorithmIdentifier `asn1:"optional"`
 		}
 		if _, err := asn1.Unmarshal(params.KDF.Parameters.FullBytes, &kdf); err != nil {
-			return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM with unreadable PBKDF2 parameters", ErrUnknownFormat)
+			return nil, errorf(ErrUnknownFormat, "an encrypted PKCS#8 PEM with unreadable PBKDF2 parameters")
 		}
 		if kdf.Iterations <= 0 || kdf.Iterations > maxPBKDF2Iterations {
-			return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM asking for %d PBKDF2 iterations (at most %d are allowed)", ErrUnknownFormat, kdf.Iterations, maxPBKDF2Iterations)
+			return nil, errorf(ErrUnknownFormat, "the encrypted PKCS#8 PEM asks for %d PBKDF2 iterations; at most %d are allowed", kdf.Iterations, maxPBKDF2Iterations)
 		}
 	case params.KDF.Algorithm.Equal(oidScrypt):
 		var kdf struct {
@@ -158,24 +157,24 @@ func decryptPKCS8(der, pass []byte) (any, error) {
 			KeyLenOptnl int `asn1:"optional"`
 		}
 		if _, err := asn1.Unmarshal(params.KDF.Parameters.FullBytes, &kdf); err != nil {
-			return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM with unreadable scrypt parameters", ErrUnknownFormat)
+			return nil, errorf(ErrUnknownFormat, "an encrypted PKCS#8 PEM with unreadable scrypt parameters")
 		}
 		if kdf.N <= 1 || kdf.R <= 0 || kdf.P <= 0 || kdf.P > 16 || kdf.N > maxScryptMemory/128/kdf.R {
-			return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM asking scrypt for more than %d MiB or unusual parameters", ErrUnknownFormat, maxScryptMemory>>20)
+			return nil, errorf(ErrUnknownFormat, "the encrypted PKCS#8 PEM asks scrypt for more than %d MiB or unusual parameters", maxScryptMemory>>20)
 		}
 	default:
-		return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM with a key derivation jwkctl does not know (OID %s)", ErrUnknownFormat, params.KDF.Algorithm)
+		return nil, errorf(ErrUnknownFormat, "an encrypted PKCS#8 PEM with a key derivation jwkctl does not know (OID %s)", params.KDF.Algorithm)
 	}
 	if len(pass) == 0 {
-		return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM: %w", ErrEncrypted, keystore.ErrPassphrase)
+		return nil, &kindError{msg: "keyimport: the encrypted PKCS#8 PEM needs its passphrase", kinds: []error{ErrEncrypted, keystore.ErrPassphrase}}
 	}
 	key, err := pkcs8.ParsePKCS8PrivateKey(der, pass)
 	if err != nil {
 		if strings.Contains(err.Error(), "unsupported") {
-			return nil, fmt.Errorf("%w: an encrypted PKCS#8 PEM with a cipher or PRF jwkctl cannot read (%v); "+
-				"re-encrypt it with: openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.pem -out NEW.pem", ErrUnknownFormat, err)
+			return nil, errorf(ErrUnknownFormat, "an encrypted PKCS#8 PEM with a cipher or PRF jwkctl cannot read (%v); "+
+				"re-encrypt it with: openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.pem -out NEW.pem", err)
 		}
-		return nil, fmt.Errorf("%w: cannot decrypt the encrypted PKCS#8 PEM with this passphrase", keystore.ErrPassphrase)
+		return nil, errorf(keystore.ErrPassphrase, "cannot decrypt the encrypted PKCS#8 PEM: wrong passphrase")
 	}
 	return key, nil
 }
@@ -195,27 +194,27 @@ func parseDER(der []byte) (*Parsed, error) {
 		if key, err := t.parse(der); err == nil {
 			p, err := finish(key, "", "", nil)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", t.format, err)
+				return nil, err
 			}
 			p.Format = t.format
 			return p, nil
 		}
 	}
 	if _, err := x509.ParseCertificate(der); err == nil {
-		return nil, fmt.Errorf("%w: this is a DER certificate, not a key; import the private key it was made for", ErrCertificate)
+		return nil, errorf(ErrCertificate, "this is a DER certificate, not a key; import the private key it was made for")
 	}
 	if _, err := x509.ParsePKIXPublicKey(der); err == nil {
-		return nil, fmt.Errorf("%w: this is a public key (SPKI DER); import the private key", ErrPublicKey)
+		return nil, errorf(ErrPublicKey, "this is a public key (SPKI DER); import the private key")
 	}
 	if _, err := x509.ParsePKCS1PublicKey(der); err == nil {
-		return nil, fmt.Errorf("%w: this is a public key (PKCS#1 DER); import the private key", ErrPublicKey)
+		return nil, errorf(ErrPublicKey, "this is a public key (PKCS#1 DER); import the private key")
 	}
 	var info struct {
 		Algo pkix.AlgorithmIdentifier
 		Data []byte
 	}
 	if rest, err := asn1.Unmarshal(der, &info); err == nil && len(rest) == 0 && info.Algo.Algorithm.Equal(oidPBES2) {
-		return nil, fmt.Errorf("%w: a binary (DER) encrypted PKCS#8 key; convert it to PEM with: openssl pkcs8 -inform DER -in OLD.der -topk8 -v2 aes-256-cbc -out NEW.pem", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "this is a binary (DER) encrypted PKCS#8 key; convert it to PEM with: openssl pkcs8 -inform DER -in OLD.der -topk8 -v2 aes-256-cbc -out NEW.pem")
 	}
-	return nil, fmt.Errorf("%w: binary data that is no DER key", ErrUnknownFormat)
+	return nil, errorf(ErrUnknownFormat, "binary data that is no DER key")
 }

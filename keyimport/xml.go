@@ -4,7 +4,6 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/xml"
-	"fmt"
 	"math/big"
 	"strings"
 
@@ -33,9 +32,9 @@ func parseXML(data []byte) (*Parsed, error) {
 	if err := xml.Unmarshal(data, &v); err != nil {
 		// encoding/xml's messages can quote the input.
 		if strings.Contains(err.Error(), "expected element type") {
-			return nil, fmt.Errorf("%w: XML, but not .NET's <RSAKeyValue>", ErrUnknownFormat)
+			return nil, errorf(ErrUnknownFormat, "XML, but not .NET's <RSAKeyValue>")
 		}
-		return nil, fmt.Errorf("%w: XML that is not well-formed", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, "XML that is not well-formed")
 	}
 	ints := map[string]*big.Int{}
 	for _, f := range []struct{ name, val string }{
@@ -49,25 +48,25 @@ func parseXML(data []byte) (*Parsed, error) {
 		b, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
 			if b, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "=")); err != nil {
-				return nil, fmt.Errorf("%w: .NET RSA XML whose <%s> is not base64", ErrUnknownFormat, f.name)
+				return nil, errorf(ErrUnknownFormat, ".NET RSA XML whose <%s> is not base64", f.name)
 			}
 		}
 		ints[f.name] = new(big.Int).SetBytes(b)
 	}
 	if ints["Modulus"] == nil || ints["Exponent"] == nil {
-		return nil, fmt.Errorf("%w: .NET RSA XML without <Modulus> and <Exponent>", ErrUnknownFormat)
+		return nil, errorf(ErrUnknownFormat, ".NET RSA XML without <Modulus> and <Exponent>")
 	}
 	if ints["D"] == nil {
-		return nil, fmt.Errorf("%w: .NET RSA XML with only the public <Modulus> and <Exponent>; import the private key (with <D>)", ErrPublicKey)
+		return nil, errorf(ErrPublicKey, ".NET RSA XML with only the public <Modulus> and <Exponent>; import the private key (with <D>)")
 	}
 	for _, name := range []string{"P", "Q"} {
 		if ints[name] == nil {
-			return nil, fmt.Errorf("%w: .NET RSA XML without <%s>", ErrUnknownFormat, name)
+			return nil, errorf(ErrUnknownFormat, ".NET RSA XML without <%s>", name)
 		}
 	}
 	e := ints["Exponent"]
 	if !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
-		return nil, fmt.Errorf("%w: .NET RSA XML with an unusable <Exponent>", keystore.ErrWeakKey)
+		return nil, errorf(keystore.ErrWeakKey, ".NET RSA XML with an unusable <Exponent>")
 	}
 	k := &rsa.PrivateKey{
 		PublicKey: rsa.PublicKey{N: ints["Modulus"], E: int(e.Int64())},
@@ -95,11 +94,11 @@ func parseXML(data []byte) (*Parsed, error) {
 			continue
 		}
 		if want := c.want(); want == nil || got.Cmp(want) != 0 {
-			return nil, fmt.Errorf("%w: .NET RSA XML whose <%s> does not agree with <P>, <Q> and <D>", keystore.ErrWeakKey, c.name)
+			return nil, errorf(keystore.ErrWeakKey, ".NET RSA XML whose <%s> does not agree with <P>, <Q> and <D>", c.name)
 		}
 	}
 	if err := keystore.CheckPrivateKey(k); err != nil {
-		return nil, fmt.Errorf("%w: %v", keystore.ErrWeakKey, err)
+		return nil, errorf(keystore.ErrWeakKey, "%s", strings.TrimPrefix(err.Error(), "keystore: "))
 	}
 	k.Precompute()
 	return finish(k, "", "", nil)
