@@ -79,6 +79,9 @@ func runInit(c *cli.Context) error {
 	}
 	d, err := keyimport.ParseDownload(data)
 	if err != nil {
+		if p, perr := keyimport.Parse(data, keyimport.Options{}); perr == nil && p.Format != keyimport.FormatDownload {
+			return fmt.Errorf("%s holds a bare %s, not the HelseID configuration Selvbetjening offers for download: store the key with jwkctl keys import --from, and give the client settings as flags or in a profile", from, p.Format)
+		}
 		return fmt.Errorf("%s: %w", from, err)
 	}
 	cfgPath := c.Path("config")

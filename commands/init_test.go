@@ -397,6 +397,7 @@ func TestInitBadDownloadsChangeNothing(t *testing.T) {
 		{"plain http authority", []byte(handDownload("http://sts.example.com", "c", good)), "plain http"},
 		{"no authority", []byte(handDownload("", "c", good)), "no authority"},
 		{"not JSON", []byte("clientId=abc\n"), "Selvbetjening download"},
+		{"a bare private JWK", []byte(handECJWK(t, k, "kid-1")), "holds a bare private JWK, not the HelseID configuration"},
 		{"empty", nil, "Selvbetjening download"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
