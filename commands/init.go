@@ -196,7 +196,7 @@ func planInit(c *cli.Context, d *keyimport.Download, from, cfgPath string, opts 
 		Alg:      string(p.alg),
 	}
 	setDPoP(p.want, wantsDPoP(d.Scopes))
-	if f := c.Path("passphrase-file"); f != "" {
+	if f := c.Path("passphrase-file"); f != "" && u.Scheme == keystore.SchemeFile {
 		if p.want.PassphraseFile, err = filepath.Abs(f); err != nil {
 			return nil, err
 		}
@@ -222,16 +222,15 @@ func checkExisting(c *cli.Context, p *initPlan, cfgPath string, opts keystore.Op
 			return fmt.Errorf("%w: %s already holds another key than the download's; jwkctl never overwrites a key: pick another --key (or --profile)", keystore.ErrExists, key.URI())
 		}
 		p.key, p.keyExists = key, true
-		if p.keep != "" && !recordsKid(key, p.keep) {
-			if _, records := key.(keystore.KidRecorder); records {
-				return fmt.Errorf("%w: %s already holds this key, recorded with kid %q rather than the registered %q; pick another --key", keystore.ErrExists, key.URI(), key.(keystore.KidRecorder).RecordedKid(), p.keep)
-			}
+		// The kid the key signs with must be the one this run would give it.
+		r, records := key.(keystore.KidRecorder)
+		switch {
+		case records && p.keep != "" && r.RecordedKid() != p.keep:
+			return fmt.Errorf("%w: %s already holds this key, recorded with kid %q rather than the registered %q; pick another --key", keystore.ErrExists, key.URI(), r.RecordedKid(), p.keep)
+		case records && p.keep == "" && r.RecordedKid() != "" && r.RecordedKid() != p.kid:
+			return fmt.Errorf("%w: %s already holds this key, recorded with kid %q; run again with --keep-kid, or pick another --key", keystore.ErrExists, key.URI(), r.RecordedKid())
+		case !records && p.keep != "":
 			p.want.Kid = p.keep
-		}
-		if p.keep == "" {
-			if r, ok := key.(keystore.KidRecorder); ok && r.RecordedKid() != "" && r.RecordedKid() != p.kid {
-				return fmt.Errorf("%w: %s already holds this key, recorded with kid %q; run again with --keep-kid, or pick another --key", keystore.ErrExists, key.URI(), r.RecordedKid())
-			}
 		}
 	case errors.Is(err, keystore.ErrNotFound):
 	default:

@@ -521,3 +521,45 @@ func TestInitFromXMLOnlyDownload(t *testing.T) {
 		t.Errorf("public JWK %s", out)
 	}
 }
+
+// With --passphrase-file the key file is encrypted, the profile names the
+// passphrase file, and the profile signs; the passphrase is never shown.
+func TestInitEncryptedKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	t.Setenv("JWKCTL_CONFIG", cfg)
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("init-passphrase-not-shown\n"), 0o600)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	from := filepath.Join(dir, "d.json")
+	os.WriteFile(from, []byte(handDownload("https://helseid-sts.test.nhn.no", uuidLike(t), jsonString(handECJWK(t, k, "kid-9")))), 0o600)
+	args := []string{"init", "--from", from, "--profile", "enc", "--passphrase-file", pass, "--keep-download", "--keep-kid"}
+	out, errOut, code := runCLI(t, args...)
+	if code != 0 || strings.Contains(out+errOut, "init-passphrase-not-shown") {
+		t.Fatalf("init: %d %s", code, errOut)
+	}
+	f, err := profile.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Profiles["enc"]
+	if p == nil || p.PassphraseFile != pass {
+		t.Fatalf("profile %+v", p)
+	}
+	b, _ := os.ReadFile(strings.TrimPrefix(p.Key, "file:"))
+	if strings.Contains(string(b), `"d"`) || strings.Count(string(b), ".") != 4 {
+		t.Fatal("the key file is not encrypted")
+	}
+	out, errOut, code = runCLI(t, "assertion", "--key", p.Key, "--passphrase-file", pass, "--client-id", "c", "--audience", "https://a.example")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	if kid := headerKidAndVerify(t, out, &k.PublicKey); kid != "kid-9" {
+		t.Errorf("kid %q", kid)
+	}
+	before := dirState(t, dir)
+	if _, errOut, code = runCLI(t, args...); code != 0 || !strings.Contains(errOut, "already set up") {
+		t.Fatalf("second init: %d %s", code, errOut)
+	}
+	sameState(t, before, dirState(t, dir))
+}
