@@ -19,15 +19,12 @@ import (
 	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
 )
 
-// Version is set at build time with -ldflags "-X …commands.Version=…".
-var Version = "dev"
-
 // App builds the jwkctl command line.
 func App() *cli.App {
 	app := &cli.App{
 		Name:    "jwkctl",
 		Usage:   "generate, export, sign with and rotate an OAuth client's signing key",
-		Version: Version,
+		Version: appVersion(),
 		Description: "jwkctl keeps a private_key_jwt client's key in a file, a PKCS#11 HSM or Cloud KMS,\n" +
 			"exports its public JWK for NHN Selvbetjening, signs client assertions and DPoP proofs,\n" +
 			"and gets access tokens from HelseID or any OAuth 2.0 server.\n\n" +
@@ -51,6 +48,7 @@ func App() *cli.App {
 			quickstartCommand(),
 			serveCommand(),
 			rotateCommand(),
+			completionCommand(),
 		},
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -234,6 +232,8 @@ func init() {
 	// -v is --verbose; urfave/cli's version flag would claim it too and
 	// every run would panic with "flag redefined: v".
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+	// "jwkctl v0.3.1 (rev …)", not urfave/cli's "jwkctl version …".
+	cli.VersionPrinter = printVersion
 }
 
 // printable replaces control characters (a server's escape sequences,

@@ -489,8 +489,11 @@ func wantsDPoP(scopes []string) bool {
 	return false
 }
 
-// setDPoP writes the profile's dpop entry.
-func setDPoP(p *profile.Profile, on bool) { p.DPoP = on }
+// setDPoP writes the profile's dpop entry, false too: a HelseID issuer
+// would otherwise turn DPoP on by default, which a Bearer scope does not
+// want.
+func setDPoP(p *profile.Profile, on bool) { p.DPoP = &on }
 
-// dpopOf is the profile's dpop entry.
-func dpopOf(p *profile.Profile) bool { return p.DPoP }
+// dpopOf is whether the profile's tokens are DPoP-bound, by its entry or
+// the default.
+func dpopOf(p *profile.Profile) bool { return p.WantsDPoP() }

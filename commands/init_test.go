@@ -270,7 +270,7 @@ func TestInitFromDownloadThenTokenAndCall(t *testing.T) {
 			}
 			p := f.Profiles["cp"]
 			if p == nil || p.Issuer != sts.Issuer() || p.ClientID != clientID || strings.Join(p.Scopes, " ") != cpScope ||
-				p.Alg != tc.wantAlg || p.DPoP || p.Kid != "" || f.Default != "cp" {
+				p.Alg != tc.wantAlg || p.DPoP == nil || *p.DPoP || p.Kid != "" || f.Default != "cp" {
 				t.Fatalf("profile %+v (default %q)", p, f.Default)
 			}
 			keyFile := strings.TrimPrefix(p.Key, "file:")
@@ -562,4 +562,29 @@ func TestInitEncryptedKeyFile(t *testing.T) {
 		t.Fatalf("second init: %d %s", code, errOut)
 	}
 	sameState(t, before, dirState(t, dir))
+}
+
+// The profile's dpop entry follows the scopes, and is written even when
+// false: HelseID's issuers get DPoP by default, which a Bearer scope such
+// as nhn:cp-api/access must not.
+func TestInitDPoPFollowsTheScopes(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for scope, want := range map[string]bool{cpScope: false, "nhn:cp-api/access-v2-dpop": true} {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "config.yaml")
+		t.Setenv("JWKCTL_CONFIG", cfg)
+		from := filepath.Join(dir, "d.json")
+		doc := strings.Replace(handDownload("https://helseid-sts.test.nhn.no", uuidLike(t), jsonString(handECJWK(t, k, "x"))), cpScope, scope, 1)
+		os.WriteFile(from, []byte(doc), 0o600)
+		if _, errOut, code := runCLI(t, "init", "--from", from, "--profile", "p", "--keep-download"); code != 0 {
+			t.Fatal(errOut)
+		}
+		f, err := profile.Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := f.Profiles["p"]; p.DPoP == nil || *p.DPoP != want || p.WantsDPoP() != want {
+			t.Errorf("scope %s: dpop entry %v, want %v", scope, p.DPoP, want)
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/rotation"
+	"github.com/jwkctl/jwkctl/token"
 )
 
 func serveCommand() *cli.Command {
@@ -200,6 +201,9 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 		// a reload does not keep tokens bound to the old one.
 		b, _ := json.Marshal(p)
 		b = append(b, client.KeyID()...)
+		// The cache key holds the assertion details as read from their
+		// file, which json.Marshal(p) names only by path.
+		b = append(b, client.CacheKey(token.Request{})...)
 		if dp := client.DPoP(); dp != nil {
 			b = append(b, dp.Thumbprint()...)
 		}

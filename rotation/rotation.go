@@ -609,7 +609,7 @@ func (r *Runner) selfTest(ctx context.Context, j *Journal, p *profile.Profile) (
 // selvbetjening returns a client for the API, authenticated with key.
 func (r *Runner) selvbetjening(ctx context.Context, j *Journal, p *profile.Profile, key string) (*Client, error) {
 	q := r.keyProfile(p).Clone()
-	q.Key, q.DPoP, q.Scopes, q.Resources = key, true, []string{Scope}, nil
+	q.Key, q.DPoP, q.Scopes, q.Resources = key, new(true), []string{Scope}, nil
 	if !sameKey(key, p.Key) {
 		// The profile's alg and kept kid are the old key's.
 		q.Alg, q.Kid = j.Alg, ""
