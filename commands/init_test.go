@@ -588,3 +588,27 @@ func TestInitDPoPFollowsTheScopes(t *testing.T) {
 		}
 	}
 }
+
+// init adds its profile to an existing config through the profile
+// machinery: the user's comments, other profiles and default stay, and the
+// file keeps its mode.
+func TestInitKeepsTheConfigsComments(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	t.Setenv("JWKCTL_CONFIG", cfg)
+	orig := "# my clients\ndefault: other # the one I use most\nprofiles:\n  # the old one\n  other:\n    issuer: https://sts.example\n    client_id: old\n    key: file:keys/old.json\n"
+	os.WriteFile(cfg, []byte(orig), 0o640)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	from := filepath.Join(dir, "d.json")
+	os.WriteFile(from, []byte(handDownload("https://helseid-sts.test.nhn.no", uuidLike(t), jsonString(handECJWK(t, k, "x")))), 0o600)
+	if _, errOut, code := runCLI(t, "init", "--from", from, "--profile", "new", "--keep-download"); code != 0 {
+		t.Fatal(errOut)
+	}
+	b, _ := os.ReadFile(cfg)
+	if !strings.HasPrefix(string(b), orig) || !strings.Contains(string(b), "  new:\n") {
+		t.Errorf("config now:\n%s", b)
+	}
+	if fi, _ := os.Stat(cfg); fi.Mode().Perm() != 0o640 {
+		t.Errorf("config mode %v", fi.Mode())
+	}
+}
