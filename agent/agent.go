@@ -32,6 +32,11 @@ type Profile struct {
 	Scopes []string
 	// Backend names the key's backend for metrics ("file", "pkcs11", …).
 	Backend string
+	// KeyID is the kid (RFC 7638 thumbprint) of the key the profile signs
+	// its client assertions with, reported to authorized callers of
+	// /healthz and in the signing key metric, so a rotation can tell when
+	// no agent uses the old key any more.
+	KeyID string
 	// Fingerprint identifies the profile's settings; a reload keeps the
 	// cached tokens of profiles whose fingerprint did not change.
 	Fingerprint string
@@ -240,6 +245,20 @@ func names(m map[string]*Profile) []string {
 		out = append(out, n)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// SigningKeys maps each served profile to the kid its key has (profiles
+// without a known kid are left out).
+func (a *Agent) SigningKeys() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]string, len(a.profiles))
+	for name, p := range a.profiles {
+		if p.KeyID != "" {
+			out[name] = p.KeyID
+		}
+	}
 	return out
 }
 

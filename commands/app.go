@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/keystore"
 	// The backends built into the binary. A new backend is one more line.
+	_ "github.com/jwkctl/jwkctl/keystore/awskms"
 	_ "github.com/jwkctl/jwkctl/keystore/file"
 	_ "github.com/jwkctl/jwkctl/keystore/gcpkms"
 	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
@@ -28,7 +29,8 @@ func App() *cli.App {
 		Description: "jwkctl keeps a private_key_jwt client's key in a file, a PKCS#11 HSM or Cloud KMS,\n" +
 			"exports its public JWK for NHN Selvbetjening, signs client assertions and DPoP proofs,\n" +
 			"and gets access tokens from HelseID or any OAuth 2.0 server.\n\n" +
-			"Keys are named by URI: file:keys/client.json, pkcs11:token=…;object=…, gcpkms://projects/….",
+			"Keys are named by URI: file:keys/client.json, pkcs11:token=…;object=…, gcpkms://projects/…,\n" +
+			"awskms:///alias/NAME?region=….",
 		EnableBashCompletion: true,
 		// Repeatable flags take one value each: commas are legal inside
 		// resource URIs, scope tokens and header values, so they never

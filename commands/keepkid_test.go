@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jwkctl/jwkctl/agent"
 	"github.com/jwkctl/jwkctl/internal/devsts"
 	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/keystore"
 )
 
 // headerKidAndVerify parses a compact JWS, verifies it with pub alone
@@ -198,5 +201,43 @@ func TestKeysExpiryShowsKidAndThumbprint(t *testing.T) {
 	}
 	if !strings.Contains(out, "KID  ") || !strings.Contains(out, "THUMBPRINT") || !strings.HasPrefix(row, regKid+" ") || !strings.HasSuffix(strings.TrimSpace(row), "*") {
 		t.Errorf("keys expiry:\n%s", out)
+	}
+}
+
+// The agent reports (in /healthz and its metric) the key's RFC 7638
+// thumbprint, which is what a rotation records as the old key, even when
+// the profile signs with a kept kid: a host on the old key is then still
+// found before the old key is retired.
+func TestAgentReportsThumbprintForKeptKid(t *testing.T) {
+	dir := t.TempDir()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src.jwk")
+	os.WriteFile(src, []byte(handRSAJWK(k, "registered-kid", "")), 0o600)
+	key := "file:" + filepath.Join(dir, "client.json")
+	if _, errOut, code := runCLI(t, "keys", "import", "--key", key, "--from", src, "--keep-kid"); code != 0 {
+		t.Fatal(errOut)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	f := &profile.File{}
+	f.Set("kept", &profile.Profile{Issuer: "https://sts.example", ClientID: "c", Key: key})
+	f.Set("entry", &profile.Profile{Issuer: "https://sts.example", ClientID: "c", Key: key, Kid: "other-registered-kid"})
+	if err := f.Save(cfg); err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := loadAgentProfiles(t.Context(), cfg, nil, keystore.Options{}, agent.NewMetrics(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := thumbprintOf(t, &k.PublicKey)
+	for _, p := range profiles {
+		if p.KeyID != tp {
+			t.Errorf("profile %s: agent reports %q, want the thumbprint %s", p.Name, p.KeyID, tp)
+		}
+	}
+	if len(profiles) != 2 {
+		t.Fatalf("%d profiles", len(profiles))
 	}
 }

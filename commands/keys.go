@@ -20,6 +20,7 @@ import (
 	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keyimport"
 	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/awskms"
 	"github.com/jwkctl/jwkctl/keystore/file"
 	"github.com/jwkctl/jwkctl/signer"
 )
@@ -228,7 +229,8 @@ func keysImportCommand() *cli.Command {
 			"   - the HelseID configuration JSON downloaded from NHN Selvbetjening (privateJwk or rsaPrivateKey)\n" +
 			"   - a private JWK, or a JWK Set (give --kid when it holds several keys)\n" +
 			"   - PEM: PKCS#1 (BEGIN RSA PRIVATE KEY), PKCS#8 (BEGIN PRIVATE KEY), SEC1 (BEGIN EC PRIVATE KEY),\n" +
-			"     encrypted PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY; give --from-passphrase-file), or their DER\n" +
+			"     encrypted PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY; give --from-passphrase-file); the\n" +
+			"     unencrypted ones in binary DER too\n" +
 			"   - a passphrase-encrypted JWE (PBES2), compact or JSON: jwkctl's encrypted key files, step's keys\n" +
 			"   - .NET RSA XML (<RSAKeyValue>)\n\n" +
 			"Keys must be RSA (2048 bits or more) or EC P-256/384/521. A UTF-8 byte order mark is fine.\n\n" +
@@ -299,14 +301,6 @@ func runKeysImport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	article := "a"
-	if strings.IndexByte("aeiou", parsed.Format[0]) >= 0 {
-		article = "an"
-	}
-	fmt.Fprintf(c.App.ErrWriter, "read %s %s %s key from %s%s\n", article, parsed.Format, parsed.Spec(), from, client)
-	for _, w := range parsed.Warnings {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
-	}
 	opts, err := backendOptions(c)
 	if err != nil {
 		return err
@@ -314,6 +308,15 @@ func runKeysImport(c *cli.Context) error {
 	key, err := keystore.Import(c.Context, keystore.ImportRequest{URI: u, Private: priv, Alg: alg, Kid: keep, Options: opts})
 	if err != nil {
 		return err
+	}
+	// Said once the import has worked, so a failed one prints one line.
+	article := "a"
+	if strings.IndexByte("aeiou", parsed.Format[0]) >= 0 {
+		article = "an"
+	}
+	fmt.Fprintf(c.App.ErrWriter, "read %s %s %s key from %s%s\n", article, parsed.Format, parsed.Spec(), from, client)
+	for _, w := range parsed.Warnings {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
 	}
 	jwk, err := printPublicJWK(c, key, alg)
 	if err != nil {
@@ -548,6 +551,10 @@ func changeKey(c *cli.Context, verb, question string, do func(context.Context, s
 		fmt.Fprintf(c.App.ErrWriter, "scheduled %s for destruction; until then Cloud KMS can restore it (gcloud kms keys versions restore)\n", u)
 		return nil
 	}
+	if verb == "delete" && u.Scheme == keystore.SchemeAWSKMS {
+		fmt.Fprintf(c.App.ErrWriter, "scheduled %s for deletion in %d days; until then aws kms cancel-key-deletion restores it\n", u, awskms.DeletionWindowDays)
+		return nil
+	}
 	fmt.Fprintf(c.App.ErrWriter, "%sd %s\n", verb, u)
 	return nil
 }
@@ -558,8 +565,8 @@ func keysDisableCommand(enable bool) *cli.Command {
 		Name:  "disable",
 		Usage: "switch a KMS or HSM key off without destroying it (asks for confirmation unless --yes)",
 		Description: "A disabled key refuses to sign until jwkctl keys enable switches it back on: the safe first\n" +
-			"step of retiring a key. Cloud KMS sets the version's state to DISABLED; PKCS#11 sets CKA_SIGN\n" +
-			"to false on the private key. File keys cannot be disabled, only deleted.",
+			"step of retiring a key. Cloud KMS sets the version's state to DISABLED, AWS KMS disables the\n" +
+			"key (DisableKey); PKCS#11 sets CKA_SIGN to false on the private key. File keys cannot be disabled, only deleted.",
 		Flags: append([]cli.Flag{
 			keyFlag(true),
 			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation", EnvVars: env("yes")},
@@ -569,7 +576,7 @@ func keysDisableCommand(enable bool) *cli.Command {
 		cmd.Name = "enable"
 		cmd.Usage = "switch a disabled KMS or HSM key back on"
 		cmd.Description = "Undoes jwkctl keys disable. A destroyed (or destroy-scheduled) KMS version cannot be enabled:\n" +
-			"restore it first with gcloud kms keys versions restore."
+			"restore it first with gcloud kms keys versions restore (AWS KMS: aws kms cancel-key-deletion)."
 		cmd.Flags = append([]cli.Flag{keyFlag(true)}, backendFlags()...)
 	}
 	question := "? It will refuse to sign until enabled again."

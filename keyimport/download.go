@@ -90,7 +90,7 @@ func ParseDownload(data []byte) (*Download, error) {
 			}
 		}
 	case xmlKey != "":
-		p, err := parseXML(clean([]byte(xmlKey)))
+		p, err := parseRSAPrivateKey(xmlKey)
 		if err != nil {
 			return nil, within("the Selvbetjening download's rsaPrivateKey", err)
 		}
@@ -104,6 +104,16 @@ func ParseDownload(data []byte) (*Download, error) {
 		d.Key.Warnings = append(d.Key.Warnings, fmt.Sprintf("the download says rsaKeySizeBits %d, but its key has %d bits", d.RSAKeySizeBits, rk.N.BitLen()))
 	}
 	return &d, nil
+}
+
+// parseRSAPrivateKey reads a download's rsaPrivateKey: .NET RSA XML as
+// Selvbetjening writes it, or PEM, which a hand-edited file may hold.
+func parseRSAPrivateKey(s string) (*Parsed, error) {
+	b := clean([]byte(s))
+	if bytes.Contains(b, []byte("-----BEGIN ")) {
+		return parsePEM(b, Options{})
+	}
+	return parseXML(b)
 }
 
 // member decodes m[name] into dst; a missing member or JSON null leaves
@@ -195,7 +205,7 @@ func parseJSONKey(data []byte, what string) (*Parsed, error) {
 // sameKey checks that a download's rsaPrivateKey holds the key its
 // privateJwk does; if it is unreadable, privateJwk wins with a warning.
 func sameKey(p *Parsed, xmlKey string) error {
-	x, err := parseXML(clean([]byte(xmlKey)))
+	x, err := parseRSAPrivateKey(xmlKey)
 	if err != nil {
 		p.Warnings = append(p.Warnings, "the download's rsaPrivateKey is unreadable; its privateJwk is used")
 		return nil

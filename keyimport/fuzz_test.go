@@ -14,8 +14,9 @@ import (
 
 var (
 	// A "d" member, also inside a JSON string (privateJwk) where its
-	// quotes are escaped, or percent-encoded.
-	dMember = regexp.MustCompile(`(?:"|\\"|%22)d(?:"|\\"|%22)\s*(?::|%3A)\s*(?:"|\\"|%22)([A-Za-z0-9_-]{12,})`)
+	// quotes are escaped (\" or, as .NET writes them, \u0022), or
+	// percent-encoded.
+	dMember = regexp.MustCompile(`(?:"|\\"|\\u0022|%22)d(?:"|\\"|\\u0022|%22)\s*(?::|%3A)\s*(?:"|\\"|\\u0022|%22)([A-Za-z0-9_-]{12,})`)
 	xmlD    = regexp.MustCompile(`<(?:D|P|Q)>([A-Za-z0-9+/=]{12,})</`)
 	pemBody = regexp.MustCompile(`(?m)^([A-Za-z0-9+/]{20})[A-Za-z0-9+/=]*\r?$`)
 )
@@ -95,6 +96,7 @@ func TestSecretsIn(t *testing.T) {
 		{`{"kty":"EC","d":"Z3ry-mbV2Mvgp-oW38Hn4nFZ"}`, 1},
 		{`{"privateJwk":"{\"d\":\"Z3ry-mbV2Mvgp-oW38Hn4nFZ\"}"}`, 1},
 		{`{"privateJwk":"%7B%22d%22%3A%22Z3ry-mbV2Mvgp-oW38Hn4nFZ%22%7D"}`, 1},
+		{`{"privateJwk":"{\u0022d\u0022:\u0022Z3ry-mbV2Mvgp-oW38Hn4nFZ\u0022}"}`, 1},
 		{`<RSAKeyValue><D>AQIDBAUGBwgJCgsMDQ4P</D></RSAKeyValue>`, 1},
 		{"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n", 1},
 		{`{"kid":"Z3ry-mbV2Mvgp-oW38Hn4nFZ","d":"Z3ry-mbV2Mvgp-oW38Hn4nFZ"}`, 0},

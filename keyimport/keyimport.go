@@ -91,6 +91,34 @@ func Parse(data []byte, opts Options) (*Parsed, error) {
 	} else {
 		p, err = parse(clean(data), opts)
 	}
+	return checkKid(p, err, opts)
+}
+
+// ParseJWK is Parse for a private JWK or a JWK Set only (with or without a
+// byte order mark): for a caller whose files are JWKs, such as the file
+// backend, that must not take a PEM or a download for one.
+func ParseJWK(data []byte, opts Options) (*Parsed, error) {
+	if len(data) > maxInput {
+		return nil, errorf(ErrUnknownFormat, "the input holds more than %d bytes, too much for a JWK", maxInput)
+	}
+	data = clean(data)
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, errorf(ErrUnknownFormat, "not a JWK: %s", jsonProblem(err))
+	}
+	if _, ok := m["keys"]; ok {
+		p, err := parseJWKSet(data, opts)
+		return checkKid(p, err, opts)
+	}
+	p, err := parseJWK(data)
+	if err == nil {
+		p.Format = FormatJWK
+	}
+	return checkKid(p, err, opts)
+}
+
+// checkKid holds a parsed key to opts.Kid, which must name it when given.
+func checkKid(p *Parsed, err error, opts Options) (*Parsed, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +135,8 @@ func parse(data []byte, opts Options) (*Parsed, error) {
 	switch {
 	case len(data) == 0:
 		return nil, errorf(ErrUnknownFormat, "the input is empty")
+	case data[0] == '{':
+		return parseJSON(data, opts, true)
 	case bytes.Contains(data, []byte("-----BEGIN ")):
 		return parsePEM(data, opts)
 	case data[0] == '<':
@@ -116,8 +146,6 @@ func parse(data []byte, opts Options) (*Parsed, error) {
 		}
 		p.Format = FormatDotNetRSAXML
 		return p, nil
-	case data[0] == '{':
-		return parseJSON(data, opts, true)
 	case isPercentEncodedJSON(data):
 		plain, err := percentDecode(data)
 		if err != nil {

@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"net/url"
@@ -16,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -168,7 +171,11 @@ func TestParseJWKSetPicksByKid(t *testing.T) {
 	if !errors.Is(err, keyimport.ErrKid) || !strings.Contains(err.Error(), `"rsa-1", "ec-1"`) {
 		t.Fatalf("unknown kid: %v", err)
 	}
-	noSecret(t, err, b64u(a.D), b64u(b.D))
+	ecD, err2 := b.Bytes()
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	noSecret(t, err, b64u(a.D), base64.RawURLEncoding.EncodeToString(ecD))
 
 	// Kid must agree with a single key's kid too, not be ignored.
 	if _, err := keyimport.Parse([]byte(privateJWK(t, b, "ec-1", "", "")), keyimport.Options{Kid: "other"}); !errors.Is(err, keyimport.ErrKid) {
@@ -245,6 +252,9 @@ func TestParseDownload(t *testing.T) {
 		"rsaPrivateKey XML only":        {download(t, nil, dotNetXML(k), nil), &k.PublicKey, "", ""},
 		"XML only, empty privateJwk":    {append([]byte(bom), download(t, "", dotNetXML(k), nil)...), &k.PublicKey, "", ""},
 		"privateJwk as an object":       {download(t, json.RawMessage(jwk), nil, nil), &k.PublicKey, "6f46b6b7719444dcba70952d6c9e1953", jose.RS256},
+		"as System.Text.Json writes it": {dotNetJSON(download(t, sortedJWK(t, k), dotNetXML(k), nil)), &k.PublicKey, "", ""},
+		"rsaPrivateKey as PEM": {download(t, nil, string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})), nil),
+			&k.PublicKey, "", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if !keyimport.IsDownload(tc.data) {
@@ -276,6 +286,29 @@ func TestParseDownload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sortedJWK is a private RSA JWK as Selvbetjening's privateJwk holds it:
+// members in alphabetical order, no kid, no alg.
+func sortedJWK(t testing.TB, k *rsa.PrivateKey) string {
+	t.Helper()
+	b := func(i *big.Int) string { return base64.RawURLEncoding.EncodeToString(i.Bytes()) }
+	k.Precompute()
+	m := map[string]string{"kty": "RSA", "n": b(k.N), "e": b(big.NewInt(int64(k.E))), "d": b(k.D), "p": b(k.Primes[0]),
+		"q": b(k.Primes[1]), "dp": b(k.Precomputed.Dp), "dq": b(k.Precomputed.Dq), "qi": b(k.Precomputed.Qinv)}
+	out, err := json.Marshal(m) // encoding/json sorts map keys
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// dotNetJSON rewrites encoding/json's output the way .NET's
+// System.Text.Json escapes strings by default: quotes inside strings as
+// \u0022, <, > and + as \u003C, \u003E, \u002B.
+func dotNetJSON(b []byte) []byte {
+	r := strings.NewReplacer(`\"`, `\u0022`, `\u003c`, `\u003C`, `\u003e`, `\u003E`, `+`, `\u002B`)
+	return []byte(r.Replace(string(b)))
 }
 
 func TestParseDownloadSizeMismatchWarns(t *testing.T) {
@@ -379,5 +412,65 @@ func TestParseRejectsJWK(t *testing.T) {
 			}
 			noSecret(t, err, b64u(k.D), "nWGxne_9WmC6hEr0", "[]uint8", "c2VjcmV0")
 		})
+	}
+}
+
+// TestParseJWKOnlyJWKs: ParseJWK, for callers whose files are JWKs, takes
+// no other format for one.
+func TestParseJWKOnlyJWKs(t *testing.T) {
+	k := testRSA(t, 0)
+	p, err := keyimport.ParseJWK([]byte(bom+privateJWK(t, k, "a", "PS384", "sig")), keyimport.Options{Kid: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePublic(t, p.Private, &k.PublicKey)
+	if p.Format != keyimport.FormatJWK || p.Kid != "a" || p.Alg != jose.PS384 {
+		t.Errorf("format %q kid %q alg %q", p.Format, p.Kid, p.Alg)
+	}
+	for name, data := range map[string][]byte{
+		".NET XML": []byte(dotNetXML(k)),
+		"download": download(t, privateJWK(t, k, "", "", ""), nil, nil),
+		"PEM":      []byte("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"),
+	} {
+		if _, err := keyimport.ParseJWK(data, keyimport.Options{}); !errors.Is(err, keyimport.ErrUnknownFormat) {
+			t.Errorf("%s: %v, want ErrUnknownFormat", name, err)
+		}
+	}
+}
+
+// TestParseUTF16: Windows editors save "Unicode" text as UTF-16 with a
+// byte order mark.
+func TestParseUTF16(t *testing.T) {
+	ec := testEC(t, elliptic.P256())
+	text := privateJWK(t, ec, "w", "", "")
+	for _, le := range []bool{true, false} {
+		data := []byte{0xFE, 0xFF}
+		if le {
+			data = []byte{0xFF, 0xFE}
+		}
+		for _, u := range utf16.Encode([]rune(text + "\r\n")) {
+			if le {
+				data = append(data, byte(u), byte(u>>8))
+			} else {
+				data = append(data, byte(u>>8), byte(u))
+			}
+		}
+		p, err := keyimport.Parse(data, keyimport.Options{})
+		if err != nil {
+			t.Fatalf("little-endian %v: %v", le, err)
+		}
+		samePublic(t, p.Private, &ec.PublicKey)
+	}
+}
+
+// TestParseRefusesOversizedInput: more than 1 MiB is no key, whatever it
+// holds; it is refused before any parsing.
+func TestParseRefusesOversizedInput(t *testing.T) {
+	big := append([]byte(`{"clientId":"c","privateJwk":"`), make([]byte, 1<<20)...)
+	if _, err := keyimport.Parse(big, keyimport.Options{}); !errors.Is(err, keyimport.ErrUnknownFormat) || !strings.Contains(err.Error(), "too much for a key") {
+		t.Fatalf("Parse = %v", err)
+	}
+	if _, err := keyimport.ParseDownload(big); !errors.Is(err, keyimport.ErrDownload) || !strings.Contains(err.Error(), "too much for a Selvbetjening download") {
+		t.Fatalf("ParseDownload = %v", err)
 	}
 }

@@ -97,9 +97,8 @@ func parseXML(data []byte) (*Parsed, error) {
 			return nil, errorf(keystore.ErrWeakKey, ".NET RSA XML whose <%s> does not agree with <P>, <Q> and <D>", c.name)
 		}
 	}
-	if err := keystore.CheckPrivateKey(k); err != nil {
-		return nil, errorf(keystore.ErrWeakKey, "%s", strings.TrimPrefix(err.Error(), "keystore: "))
-	}
+	// Precompute leaves an inconsistent key as it is, for Validate (in
+	// finish) to refuse; a consistent one is then validated at no cost.
 	k.Precompute()
 	return finish(k, "", "", nil)
 }

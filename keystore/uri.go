@@ -14,6 +14,7 @@ import (
 //	file:///absolute/path.json
 //	pkcs11:token=LABEL;object=NAME;id=%01?module-path=/usr/lib/x.so&pin-source=env:PIN
 //	gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V
+//	awskms:///alias/NAME?region=R (or a key ID, key ARN or alias ARN)
 //
 // String prints the URI with any pin-value redacted, so a URI is always safe
 // to log or show in an error.
@@ -25,6 +26,8 @@ type URI struct {
 	PKCS11 *PKCS11Attrs
 	// GCPKMS holds the resource name of a gcpkms: URI.
 	GCPKMS *KMSName
+	// AWSKMS names the key of an awskms: URI.
+	AWSKMS *AWSKMSName
 }
 
 // The URI schemes jwkctl knows. A scheme is known even when its backend is
@@ -33,6 +36,7 @@ const (
 	SchemeFile   = "file"
 	SchemePKCS11 = "pkcs11"
 	SchemeGCPKMS = "gcpkms"
+	SchemeAWSKMS = "awskms"
 )
 
 // Parse parses a key URI. Errors wrap ErrBadURI and never contain a PIN.
@@ -49,12 +53,14 @@ func Parse(s string) (*URI, error) {
 		return parsePKCS11(rest)
 	case SchemeGCPKMS:
 		return parseGCPKMS(rest)
+	case SchemeAWSKMS:
+		return parseAWSKMS(rest)
 	}
 	if len(scheme) == 1 { // C:\keys on Windows, or a typo
 		m := maskPINValue(s)
 		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, m, m)
 	}
-	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11: or gcpkms://)", ErrBadURI, scheme)
+	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11:, gcpkms:// or awskms:///)", ErrBadURI, scheme)
 }
 
 // MustParse is Parse for constants in tests and examples; it panics on error.
@@ -81,6 +87,10 @@ func (u *URI) String() string {
 	case SchemeGCPKMS:
 		if u.GCPKMS != nil {
 			return "gcpkms://" + u.GCPKMS.Name()
+		}
+	case SchemeAWSKMS:
+		if u.AWSKMS != nil {
+			return u.AWSKMS.String()
 		}
 	}
 	return u.Scheme + ":"

@@ -55,7 +55,7 @@ type Profile struct {
 	// Load makes a relative path absolute against the config file's
 	// directory, as it does for the file paths in key URIs.
 	PassphraseFile string `yaml:"passphrase_file,omitempty"`
-	// KMSEndpoint overrides the Cloud KMS endpoint (fakes, private endpoints).
+	// KMSEndpoint overrides the Cloud KMS or AWS KMS endpoint (fakes, local-kms, private endpoints).
 	KMSEndpoint string `yaml:"kms_endpoint,omitempty"`
 	// SelvbetjeningURL is the client-secret API used for key rotation.
 	SelvbetjeningURL string `yaml:"selvbetjening_url,omitempty"`

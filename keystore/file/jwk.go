@@ -3,15 +3,14 @@ package file
 import (
 	"bytes"
 	"crypto"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jwkctl/jwkctl/keyimport"
 	"github.com/jwkctl/jwkctl/keystore"
-	"github.com/jwkctl/jwkctl/signer"
 )
 
 // maxKeyFile bounds what we read as a key: a JWK is a few kilobytes.
@@ -73,23 +72,6 @@ func ParseKeyFile(data, pass []byte, name string) (key crypto.Signer, alg jose.S
 	return decode(data, pass, name)
 }
 
-// jwkKid is the kid member of a JWK, or of the one key in a JWK Set.
-func jwkKid(data []byte) string {
-	var m struct {
-		Kid  string `json:"kid"`
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
-	}
-	if json.Unmarshal(data, &m) != nil {
-		return ""
-	}
-	if len(m.Keys) == 1 {
-		return m.Keys[0].Kid
-	}
-	return m.Kid
-}
-
 // decode reads a key file's bytes, returning the key, its alg and kid
 // members ("" when absent). path is only for messages.
 func decode(data, pass []byte, path string) (crypto.Signer, jose.SignatureAlgorithm, string, error) {
@@ -109,74 +91,31 @@ func decode(data, pass []byte, path string) (crypto.Signer, jose.SignatureAlgori
 		}
 		data = plain
 	}
-	priv, alg, err := ParsePrivateJWK(data)
+	p, err := parsePrivate(data)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%s: %w", path, err)
 	}
-	return priv, alg, jwkKid(data), nil
+	return p.Private, p.Alg, p.Kid, nil
 }
 
 // ParsePrivateJWK parses a private JWK, as NHN Selvbetjening offers for
-// download, or a JWK Set holding exactly one private key. It checks that
-// the key is private, RSA of at least 2048 bits or EC on P-256/384/521, and
-// that its public and private halves agree. The alg member, if any, is
-// returned. Errors never contain key material.
+// download, or a JWK Set holding exactly one private key; a UTF-8 byte
+// order mark is allowed. It checks that the key is private, RSA of at
+// least 2048 bits or EC on P-256/384/521, and that its public and private
+// halves agree (keyimport.ParseJWK, which keys import also uses). The alg
+// member, if any, is returned. Errors never contain key material.
 func ParsePrivateJWK(data []byte) (crypto.Signer, jose.SignatureAlgorithm, error) {
-	if len(data) > maxKeyFile {
-		return nil, "", errors.New("file: key file is too large to be a JWK")
+	p, err := parsePrivate(data)
+	if err != nil {
+		return nil, "", err
 	}
-	var jwk jose.JSONWebKey
-	if err := json.Unmarshal(data, &jwk); err != nil || jwk.Key == nil {
-		var set jose.JSONWebKeySet
-		if serr := json.Unmarshal(data, &set); serr == nil && len(set.Keys) > 0 {
-			if len(set.Keys) != 1 {
-				return nil, "", fmt.Errorf("file: the JWK Set holds %d keys; import one key at a time", len(set.Keys))
-			}
-			jwk = set.Keys[0]
-		} else {
-			return nil, "", fmt.Errorf("file: not a private JWK (%s)", jsonProblem(err))
-		}
-	}
-	if jwk.IsPublic() {
-		return nil, "", errors.New("file: this is a public JWK; a private key (with \"d\") is needed")
-	}
-	priv, ok := jwk.Key.(crypto.Signer)
-	if _, ed := jwk.Key.(ed25519.PrivateKey); !ok || ed {
-		kind := "this kind of"
-		switch jwk.Key.(type) {
-		case []byte:
-			kind = "a symmetric (kty oct)"
-		case ed25519.PrivateKey:
-			kind = "an Ed25519 (kty OKP)"
-		}
-		return nil, "", fmt.Errorf("file: %s key cannot sign client assertions; want an RSA or EC private JWK", kind)
-	}
-	if err := keystore.CheckPrivateKey(priv); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", keystore.ErrWeakKey, err)
-	}
-	var alg jose.SignatureAlgorithm
-	if jwk.Algorithm != "" {
-		a, err := signer.ParseAlg(jwk.Algorithm)
-		if err != nil {
-			return nil, "", fmt.Errorf("file: the key's alg: %w", err)
-		}
-		if err := signer.Fits(a, priv.Public()); err != nil {
-			return nil, "", fmt.Errorf("file: the key's alg %s does not fit it: %w", a, err)
-		}
-		alg = a
-	}
-	return priv, alg, nil
+	return p.Private, p.Alg, nil
 }
 
-// jsonProblem describes a JSON error without quoting the input, which may
-// hold key material.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	switch {
-	case err == nil:
-		return "no key in it"
-	case errors.As(err, &se):
-		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+// parsePrivate is ParsePrivateJWK with the JWK's kid member.
+func parsePrivate(data []byte) (*keyimport.Parsed, error) {
+	if len(data) > maxKeyFile {
+		return nil, errors.New("file: key file is too large to be a JWK")
 	}
-	return "unreadable key members"
+	return keyimport.ParseJWK(data, keyimport.Options{})
 }
