@@ -41,6 +41,7 @@ func App() *cli.App {
 			verboseFlag(),
 		},
 		Commands: []*cli.Command{
+			initCommand(),
 			keysCommand(),
 			assertionCommand(),
 			tokenCommand(),
