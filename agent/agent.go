@@ -344,7 +344,7 @@ func (a *Agent) Token(ctx context.Context, profile string, scopes []string) (*to
 		r, exp := e.resp, e.expiry
 		e.used = true
 		e.mu.Unlock()
-		a.cfg.Metrics.cacheHits.WithLabelValues(e.name).Inc()
+		a.cfg.Metrics.cacheHits.With(e.name).Inc()
 		return r, exp, nil
 	}
 	f := e.flight
@@ -460,7 +460,7 @@ func (a *Agent) exchange(e *entry, f *flight) {
 	start := time.Now()
 	resp, err := p.Client.Exchange(ctx, e.req)
 	cancel()
-	a.cfg.Metrics.stsLatency.WithLabelValues(p.Name).Observe(time.Since(start).Seconds())
+	a.cfg.Metrics.stsLatency.With(p.Name).Observe(time.Since(start).Seconds())
 	now := a.cfg.Now()
 
 	e.mu.Lock()
@@ -479,7 +479,7 @@ func (a *Agent) exchange(e *entry, f *flight) {
 		// A caller asking for a scope the client lacks is the caller's
 		// mistake (it gets the error), not a failing refresh to alert on.
 		if e.resp != nil || !errors.Is(err, token.ErrInvalidScope) {
-			a.cfg.Metrics.refreshFailures.WithLabelValues(p.Name).Inc()
+			a.cfg.Metrics.refreshFailures.With(p.Name).Inc()
 		}
 		a.cfg.Logger.Warn("token refresh failed", "profile", p.Name, "scope", e.scope, "error", err, "failures", e.failures, "retry", a.refreshable(e, now))
 		wait := a.backoff(e.failures)
@@ -499,7 +499,7 @@ func (a *Agent) exchange(e *entry, f *flight) {
 	e.lastErr, e.refused, e.failures, e.retryAt = nil, false, 0, time.Time{}
 	e.used = f.waiters > 0
 	f.resp, f.expiry = resp, e.expiry
-	a.cfg.Metrics.tokensIssued.WithLabelValues(p.Name).Inc()
+	a.cfg.Metrics.tokensIssued.With(p.Name).Inc()
 	a.schedule(e, a.refreshAfter(lifetime))
 	a.cfg.Logger.Info("token refreshed", "profile", p.Name, "scope", e.scope, "expires_in", resp.ExpiresIn, "token_type", resp.TokenType)
 }

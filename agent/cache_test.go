@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/jwkctl/jwkctl/assertion"
 	"github.com/jwkctl/jwkctl/token"
@@ -560,18 +564,21 @@ func TestStaleTimerCallbackIsIgnored(t *testing.T) {
 	}
 }
 
-// counterValue is the value of a counter in the agent's registry (0 when
-// it has no sample yet).
+// counterValue is the value of a counter as /metrics serves it (0 when
+// it has no sample yet), read with Prometheus's own parser.
 func counterValue(t *testing.T, a *Agent, name string) float64 {
 	t.Helper()
-	mfs, err := a.cfg.Metrics.Registry.Gather()
+	var buf bytes.Buffer
+	if err := a.cfg.Metrics.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
+	if mf := mfs[name]; mf != nil && len(mf.GetMetric()) > 0 {
+		return mf.GetMetric()[0].GetCounter().GetValue()
 	}
 	return 0
 }

@@ -6,58 +6,48 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jwkctl/jwkctl/internal/promtext"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
-// Metrics are the agent's Prometheus metrics, in their own registry.
+// Metrics are the agent's Prometheus metrics, served as text by Handler.
+// They are kept by internal/promtext rather than client_golang, whose
+// package inits every jwkctl command would pay for at start.
 type Metrics struct {
-	Registry        *prometheus.Registry
-	tokensIssued    *prometheus.CounterVec
-	cacheHits       *prometheus.CounterVec
-	stsLatency      *prometheus.HistogramVec
-	signatures      *prometheus.CounterVec
-	refreshFailures *prometheus.CounterVec
+	tokensIssued    *promtext.CounterVec
+	cacheHits       *promtext.CounterVec
+	stsLatency      *promtext.HistogramVec
+	signatures      *promtext.CounterVec
+	refreshFailures *promtext.CounterVec
 
-	mu         sync.Mutex
-	agent      *Agent
-	keyExpiry  map[string]time.Time
-	now        func() time.Time
-	tokenDesc  *prometheus.Desc
-	keyExpDesc *prometheus.Desc
-	keyDesc    *prometheus.Desc
+	mu        sync.Mutex
+	agent     *Agent
+	keyExpiry map[string]time.Time
+	now       func() time.Time
 }
 
-// NewMetrics makes the metrics and registers them.
+// NewMetrics makes the metrics.
 func NewMetrics() *Metrics {
-	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
-		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_tokens_issued_total",
-			Help: "Tokens obtained from the STS."}, []string{"profile"}),
-		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_cache_hits_total",
-			Help: "Token requests answered from the cache."}, []string{"profile"}),
-		stsLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jwkctl_agent_sts_request_seconds",
-			Help: "Time for one token exchange with the STS, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"profile"}),
-		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_signatures_total",
-			Help: "Signatures made (client assertions and DPoP proofs), by key backend."}, []string{"backend"}),
-		refreshFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jwkctl_agent_refresh_failures_total",
-			Help: "Failed token refreshes (not counting callers asking for a scope the client lacks)."}, []string{"profile"}),
+	return &Metrics{
+		tokensIssued: promtext.NewCounterVec("jwkctl_agent_tokens_issued_total",
+			"Tokens obtained from the STS.", "profile"),
+		cacheHits: promtext.NewCounterVec("jwkctl_agent_cache_hits_total",
+			"Token requests answered from the cache.", "profile"),
+		stsLatency: promtext.NewHistogramVec("jwkctl_agent_sts_request_seconds",
+			"Time for one token exchange with the STS, retries included.", promtext.ExponentialBuckets(0.005, 2, 12), "profile"),
+		signatures: promtext.NewCounterVec("jwkctl_agent_signatures_total",
+			"Signatures made (client assertions and DPoP proofs), by key backend.", "backend"),
+		refreshFailures: promtext.NewCounterVec("jwkctl_agent_refresh_failures_total",
+			"Failed token refreshes (not counting callers asking for a scope the client lacks).", "profile"),
 		keyExpiry: map[string]time.Time{},
 		now:       time.Now,
-		tokenDesc: prometheus.NewDesc("jwkctl_agent_token_expiry_seconds",
-			"Seconds until the cached token expires.", []string{"profile", "scope"}, nil),
-		keyExpDesc: prometheus.NewDesc("jwkctl_agent_key_expiry_seconds",
-			"Seconds until the profile's registered key expires in Selvbetjening, when known.", []string{"profile"}, nil),
-		keyDesc: prometheus.NewDesc("jwkctl_agent_signing_key_info",
-			"The kid (RFC 7638 thumbprint) of the key each profile signs with; always 1.", []string{"profile", "kid"}, nil),
 	}
-	m.Registry.MustRegister(m.tokensIssued, m.cacheHits, m.stsLatency, m.signatures, m.refreshFailures, m)
-	return m
 }
 
 // SetKeyExpiry records when a profile's registered key expires (from
@@ -86,16 +76,16 @@ func (m *Metrics) attach(a *Agent) {
 	m.now = a.cfg.Now
 }
 
-// Describe implements prometheus.Collector for the expiry gauges.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- m.tokenDesc
-	ch <- m.keyExpDesc
-	ch <- m.keyDesc
-}
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler { return promtext.Handler(m.families) }
 
-// Collect implements prometheus.Collector: expiries as seconds from now,
-// and the served profiles' signing keys.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+// WriteText writes the metrics in the Prometheus text format, as Handler
+// serves them.
+func (m *Metrics) WriteText(w io.Writer) error { return promtext.Write(w, m.families()...) }
+
+// families snapshots every metric; the expiry gauges are seconds from
+// now, and the key info gauge names the kid each served profile signs with.
+func (m *Metrics) families() []promtext.Family {
 	m.mu.Lock()
 	a, now := m.agent, m.now()
 	keys := make(map[string]time.Time, len(m.keyExpiry))
@@ -103,16 +93,26 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		keys[k] = v
 	}
 	m.mu.Unlock()
+	tokenExp := promtext.Family{Name: "jwkctl_agent_token_expiry_seconds",
+		Help: "Seconds until the cached token expires.", Type: promtext.Gauge, Labels: []string{"profile", "scope"}}
+	keyInfo := promtext.Family{Name: "jwkctl_agent_signing_key_info",
+		Help: "The kid (RFC 7638 thumbprint) of the key each profile signs with; always 1.", Type: promtext.Gauge, Labels: []string{"profile", "kid"}}
 	if a != nil {
 		for k, exp := range a.expiries() {
-			ch <- prometheus.MustNewConstMetric(m.tokenDesc, prometheus.GaugeValue, exp.Sub(now).Seconds(), k[0], k[1])
+			tokenExp.Series = append(tokenExp.Series, promtext.Series{Values: []string{k[0], k[1]}, Value: exp.Sub(now).Seconds()})
 		}
 		for p, kid := range a.SigningKeys() {
-			ch <- prometheus.MustNewConstMetric(m.keyDesc, prometheus.GaugeValue, 1, p, kid)
+			keyInfo.Series = append(keyInfo.Series, promtext.Series{Values: []string{p, kid}, Value: 1})
 		}
 	}
+	keyExp := promtext.Family{Name: "jwkctl_agent_key_expiry_seconds",
+		Help: "Seconds until the profile's registered key expires in Selvbetjening, when known.", Type: promtext.Gauge, Labels: []string{"profile"}}
 	for p, exp := range keys {
-		ch <- prometheus.MustNewConstMetric(m.keyExpDesc, prometheus.GaugeValue, exp.Sub(now).Seconds(), p)
+		keyExp.Series = append(keyExp.Series, promtext.Series{Values: []string{p}, Value: exp.Sub(now).Seconds()})
+	}
+	return []promtext.Family{
+		m.tokensIssued.Family(), m.cacheHits.Family(), m.stsLatency.Family(),
+		m.signatures.Family(), m.refreshFailures.Family(), tokenExp, keyExp, keyInfo,
 	}
 }
 
@@ -121,12 +121,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // algorithms, its recorded alg, r‖s signing), so a wrapped key signs
 // exactly as the key itself would.
 func (m *Metrics) CountSignatures(k keystore.Key) keystore.Key {
-	return &counted{k, m.signatures.WithLabelValues(k.URI().Scheme)}
+	return &counted{k, m.signatures.With(k.URI().Scheme)}
 }
 
 type counted struct {
 	keystore.Key
-	c prometheus.Counter
+	c *promtext.CounterValue
 }
 
 var (

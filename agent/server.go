@@ -18,8 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/jwkctl/jwkctl/assertion"
 	"github.com/jwkctl/jwkctl/internal/loopback"
 	"github.com/jwkctl/jwkctl/token"
@@ -73,7 +71,7 @@ func (a *Agent) Handler(secret string) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", a.cfg.Metrics.Handler())
 	if secret == "" {
 		return mux
 	}
