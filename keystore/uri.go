@@ -14,6 +14,7 @@ import (
 //	file:///absolute/path.json
 //	pkcs11:token=LABEL;object=NAME;id=%01?module-path=/usr/lib/x.so&pin-source=env:PIN
 //	gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V
+//	azurekv://VAULT.vault.azure.net/keys/NAME[/VERSION]
 //
 // String prints the URI with any pin-value redacted, so a URI is always safe
 // to log or show in an error.
@@ -25,6 +26,8 @@ type URI struct {
 	PKCS11 *PKCS11Attrs
 	// GCPKMS holds the resource name of a gcpkms: URI.
 	GCPKMS *KMSName
+	// AzureKV holds the vault and key of an azurekv: URI.
+	AzureKV *AzureKVName
 }
 
 // The URI schemes jwkctl knows. A scheme is known even when its backend is
@@ -33,6 +36,8 @@ const (
 	SchemeFile   = "file"
 	SchemePKCS11 = "pkcs11"
 	SchemeGCPKMS = "gcpkms"
+	// SchemeAzureKV is Azure Key Vault and Managed HSM.
+	SchemeAzureKV = "azurekv"
 )
 
 // Parse parses a key URI. Errors wrap ErrBadURI and never contain a PIN.
@@ -49,12 +54,14 @@ func Parse(s string) (*URI, error) {
 		return parsePKCS11(rest)
 	case SchemeGCPKMS:
 		return parseGCPKMS(rest)
+	case SchemeAzureKV:
+		return parseAzureKV(rest)
 	}
 	if len(scheme) == 1 { // C:\keys on Windows, or a typo
 		m := maskPINValue(s)
 		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, m, m)
 	}
-	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11: or gcpkms://)", ErrBadURI, scheme)
+	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11:, gcpkms:// or azurekv://)", ErrBadURI, scheme)
 }
 
 // MustParse is Parse for constants in tests and examples; it panics on error.
@@ -81,6 +88,10 @@ func (u *URI) String() string {
 	case SchemeGCPKMS:
 		if u.GCPKMS != nil {
 			return "gcpkms://" + u.GCPKMS.Name()
+		}
+	case SchemeAzureKV:
+		if u.AzureKV != nil {
+			return u.AzureKV.String()
 		}
 	}
 	return u.Scheme + ":"
