@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/keystore"
 	// The backends built into the binary. A new backend is one more line.
+	_ "github.com/jwkctl/jwkctl/keystore/azurekv"
 	_ "github.com/jwkctl/jwkctl/keystore/file"
 	_ "github.com/jwkctl/jwkctl/keystore/gcpkms"
 	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"

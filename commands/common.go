@@ -44,7 +44,7 @@ func backendFlags() []cli.Flag {
 		},
 		&cli.StringFlag{
 			Name:    "kms-endpoint",
-			Usage:   "Cloud KMS API `HOST:PORT` (default: Google's; a loopback address is dialled without TLS, for fakes)",
+			Usage:   "Cloud KMS API `HOST:PORT` (default: Google's; a loopback address is dialled without TLS, for fakes); for azurekv: keys a loopback https address standing in for the vault (a test fake)",
 			EnvVars: env("kms-endpoint"),
 		},
 	}

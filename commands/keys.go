@@ -55,7 +55,7 @@ func keysGenerateCommand() *cli.Command {
 			keyFlag(true),
 			algFlag("JOSE `ALG`: PS256, PS384, PS512, RS256, RS384, RS512, ES256, ES384 or ES512 (default: PS256)"),
 			&cli.IntFlag{Name: "bits", Usage: "RSA key size in `BITS`: 2048, 3072 or 4096", DefaultText: "4096", EnvVars: env("bits")},
-			&cli.StringFlag{Name: "protection-level", Usage: "Cloud KMS keys: `LEVEL` software or hsm (default: software, or an existing key's own)", EnvVars: env("protection-level")},
+			&cli.StringFlag{Name: "protection-level", Usage: "Cloud KMS and Azure Key Vault keys: `LEVEL` software or hsm (default: software, or an existing KMS key's own; Managed HSM keys are always hsm)", EnvVars: env("protection-level")},
 		}, backendFlags()...),
 		Action: runKeysGenerate,
 	}

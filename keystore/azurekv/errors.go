@@ -18,16 +18,22 @@ import (
 )
 
 // op is one kind of request, with the permission it needs under Azure
-// RBAC on a vault, Managed HSM local RBAC, and a vault access policy.
-type op struct{ vault, hsm, policy string }
+// RBAC on a vault (and the least built-in role that has it), Managed HSM
+// local RBAC, and a vault access policy.
+type op struct{ vault, role, hsm, policy string }
+
+const (
+	cryptoUser    = "Key Vault Crypto User"
+	cryptoOfficer = "Key Vault Crypto Officer"
+)
 
 var (
-	opRead   = op{"Microsoft.KeyVault/vaults/keys/read", "Microsoft.KeyVault/managedHsm/keys/read/action", "get"}
-	opList   = op{"Microsoft.KeyVault/vaults/keys/read", "Microsoft.KeyVault/managedHsm/keys/read/action", "list"}
-	opSign   = op{"Microsoft.KeyVault/vaults/keys/sign/action", "Microsoft.KeyVault/managedHsm/keys/sign/action", "sign"}
-	opCreate = op{"Microsoft.KeyVault/vaults/keys/create/action", "Microsoft.KeyVault/managedHsm/keys/create", "create"}
-	opUpdate = op{"Microsoft.KeyVault/vaults/keys/update/action", "Microsoft.KeyVault/managedHsm/keys/write/action", "update"}
-	opDelete = op{"Microsoft.KeyVault/vaults/keys/delete", "Microsoft.KeyVault/managedHsm/keys/delete", "delete"}
+	opRead   = op{"Microsoft.KeyVault/vaults/keys/read", cryptoUser, "Microsoft.KeyVault/managedHsm/keys/read/action", "get"}
+	opList   = op{"Microsoft.KeyVault/vaults/keys/read", cryptoUser, "Microsoft.KeyVault/managedHsm/keys/read/action", "list"}
+	opSign   = op{"Microsoft.KeyVault/vaults/keys/sign/action", cryptoUser, "Microsoft.KeyVault/managedHsm/keys/sign/action", "sign"}
+	opCreate = op{"Microsoft.KeyVault/vaults/keys/create/action", cryptoOfficer, "Microsoft.KeyVault/managedHsm/keys/create", "create"}
+	opUpdate = op{"Microsoft.KeyVault/vaults/keys/update/action", cryptoUser, "Microsoft.KeyVault/managedHsm/keys/write/action", "update"}
+	opDelete = op{"Microsoft.KeyVault/vaults/keys/delete", cryptoOfficer, "Microsoft.KeyVault/managedHsm/keys/delete", "delete"}
 )
 
 func defaultCredential() (azcore.TokenCredential, error) {
@@ -182,7 +188,7 @@ func (v *vault) mapErr(err error, what, name, version string, o op) error {
 		if disabled(body) {
 			return fmt.Errorf("azurekv: %s %s: the key is disabled (jwkctl keys enable --key %s switches it back on)", what, key, key)
 		}
-		need := fmt.Sprintf("the caller needs %s (Azure RBAC; the built-in role Key Vault Crypto User or Key Vault Crypto Officer), or %s permission on keys in the vault's access policy", o.vault, o.policy)
+		need := fmt.Sprintf("the caller needs %s (Azure RBAC, e.g. the built-in role %s), or %s permission on keys in the vault's access policy", o.vault, o.role, o.policy)
 		if v.hsm {
 			need = fmt.Sprintf("the caller needs %s (Managed HSM local RBAC; the built-in role Managed HSM Crypto User)", o.hsm)
 		}
