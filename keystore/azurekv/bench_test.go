@@ -66,4 +66,3 @@ func BenchmarkAssertionVsRawSign(b *testing.B) {
 	b.ReportMetric(float64(tj-tr)/float64(n), "overhead-ns/op")
 	b.ReportMetric(requests, "requests/assertion")
 }
-
