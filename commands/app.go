@@ -29,10 +29,10 @@ func App() *cli.App {
 		Name:    "jwkctl",
 		Usage:   "generate, export, sign with and rotate an OAuth client's signing key",
 		Version: Version,
-		Description: "jwkctl keeps a private_key_jwt client's key in a file, a PKCS#11 HSM or Cloud KMS,\n" +
+		Description: "jwkctl keeps a private_key_jwt client's key in a file, a PKCS#11 HSM, Cloud KMS or Azure Key Vault,\n" +
 			"exports its public JWK for NHN Selvbetjening, signs client assertions and DPoP proofs,\n" +
 			"and gets access tokens from HelseID or any OAuth 2.0 server.\n\n" +
-			"Keys are named by URI: file:keys/client.json, pkcs11:token=…;object=…, gcpkms://projects/….",
+			"Keys are named by URI: file:keys/client.json, pkcs11:token=…;object=…, gcpkms://projects/…, azurekv://….",
 		EnableBashCompletion: true,
 		// Repeatable flags take one value each: commas are legal inside
 		// resource URIs, scope tokens and header values, so they never

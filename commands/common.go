@@ -27,7 +27,7 @@ func env(flag string) []string {
 func keyFlag(required bool) *cli.StringFlag {
 	return &cli.StringFlag{
 		Name:     "key",
-		Usage:    "key `URI`: file:path.json, pkcs11:token=…;object=…, gcpkms://projects/…",
+		Usage:    "key `URI`: file:path.json, pkcs11:token=…;object=…, gcpkms://projects/…, azurekv://VAULT.vault.azure.net/keys/NAME",
 		EnvVars:  env("key"),
 		Required: required,
 	}

@@ -94,11 +94,12 @@ type Options struct {
 	// Passphrase encrypts a file key at rest (Generate, Import) or decrypts
 	// it (Open). Nil means a plaintext key file.
 	Passphrase []byte
-	// Endpoint overrides a cloud backend's API endpoint (gcpkms). A loopback
+	// Endpoint overrides a cloud backend's API endpoint. gcpkms: a loopback
 	// endpoint is dialled without TLS and without credentials (for fakes).
+	// azurekv: only a loopback https address, sent a fixed test token.
 	Endpoint string
-	// ProtectionLevel is where a new Cloud KMS key lives: "software"
-	// (default) or "hsm".
+	// ProtectionLevel is where a new Cloud KMS or Key Vault key lives:
+	// "software" (default) or "hsm".
 	ProtectionLevel string
 	// Log receives warnings and progress. Nil discards them. Never given a
 	// secret.

@@ -160,15 +160,6 @@ func (b *Backend) open(u *keystore.URI, opts keystore.Options) (*vault, error) {
 	return v, nil
 }
 
-// SetClient makes the backend use c for the vault at vaultURL
-// (https://host, or the endpoint override): a seam for tests with a fake
-// Client.
-func (b *Backend) SetClient(vaultURL string, c Client) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.clients[vaultURL] = c
-}
-
 // Reset forgets the clients and the credential (tests that change the
 // transport or credential between runs).
 func (b *Backend) Reset() {
