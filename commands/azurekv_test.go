@@ -79,10 +79,15 @@ func TestAzureKVEndToEnd(t *testing.T) {
 		}
 	}
 
-	// A client assertion, verified by go-jose with the exported JWK only.
+	// A client assertion, verified by go-jose with the exported JWK only;
+	// the process reads the key once and makes one Sign request.
+	gets, signs := kv.Count("get"), kv.Count("sign")
 	out, errOut, code = runCLI(t, "assertion", "--key", versioned, "--client-id", "kv-client", "--audience", "https://sts.example")
 	if code != 0 {
 		t.Fatalf("assertion: %s", errOut)
+	}
+	if g, s := kv.Count("get")-gets, kv.Count("sign")-signs; g != 1 || s != 1 {
+		t.Fatalf("jwkctl assertion made %d GetKey and %d Sign requests, want 1 and 1", g, s)
 	}
 	tok, err := jwt.ParseSigned(strings.TrimSpace(out), []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
