@@ -494,7 +494,8 @@ func keysDisableCommand(enable bool) *cli.Command {
 		Usage: "switch a KMS or HSM key off without destroying it (asks for confirmation unless --yes)",
 		Description: "A disabled key refuses to sign until jwkctl keys enable switches it back on: the safe first\n" +
 			"step of retiring a key. Cloud KMS sets the version's state to DISABLED; PKCS#11 sets CKA_SIGN\n" +
-			"to false on the private key. File keys cannot be disabled, only deleted.",
+			"to false on the private key; Azure Key Vault sets the key version's enabled attribute to false.\n" +
+			"File keys cannot be disabled, only deleted.",
 		Flags: append([]cli.Flag{
 			keyFlag(true),
 			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation", EnvVars: env("yes")},

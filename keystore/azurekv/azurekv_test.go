@@ -441,3 +441,40 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// A token the vault does not accept (another tenant, another resource)
+// and a Managed HSM refusing a request: each says what is wrong in terms
+// of the service asked.
+func TestRealHostRefusals(t *testing.T) {
+	s, err := fakeazkv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := backend(t, s)
+	token := fakeazkv.Token
+	b.Credential = func() (azcore.TokenCredential, error) {
+		return tokenFunc(func(policy.TokenRequestOptions) (azcore.AccessToken, error) {
+			return azcore.AccessToken{Token: token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+		}), nil
+	}
+	const hsm = "azurekv://jwkctl-hsm.managedhsm.azure.net/keys"
+	k := generate(t, keystore.Options{}, hsm+"/h", jose.ES256, 0)
+	s.SetFaults(fakeazkv.Faults{Forbid: "sign"})
+	_, err = k.Sign(rand.Reader, sha256Digest("x"), crypto.SHA256)
+	s.SetFaults(fakeazkv.Faults{})
+	if !errors.Is(err, keystore.ErrPermission) || !strings.Contains(err.Error(), "Microsoft.KeyVault/managedHsm/keys/sign/action (Managed HSM local RBAC") {
+		t.Fatalf("Managed HSM without sign permission: %v", err)
+	}
+	b.Reset()
+	token = "a-token-for-another-tenant"
+	_, err = keystore.Open(context.Background(), k.URI().String(), keystore.Options{})
+	if !errors.Is(err, keystore.ErrPermission) || !strings.Contains(err.Error(), "did not accept the token") {
+		t.Fatalf("wrong token: %v", err)
+	}
+}
+
+func sha256Digest(s string) []byte {
+	d := sha256.Sum256([]byte(s))
+	return d[:]
+}

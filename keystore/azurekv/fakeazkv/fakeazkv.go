@@ -276,7 +276,11 @@ var rbacAction = map[string]string{
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
-	challenge := `Bearer authorization="https://login.microsoftonline.com/` + Tenant + `", resource="https://vault.azure.net"`
+	resource := "https://vault.azure.net"
+	if strings.Contains(r.Host, ".managedhsm.") {
+		resource = "https://managedhsm.azure.net"
+	}
+	challenge := `Bearer authorization="https://login.microsoftonline.com/` + Tenant + `", resource="` + resource + `"`
 	av := r.URL.Query().Get("api-version")
 	if !slices.Contains(APIVersions, av) {
 		writeErr(w, kvErr{status: 400, code: "BadParameter", msg: fmt.Sprintf("The specified version (%s) is not recognized. Consider using the latest supported version (%s).", av, APIVersions[len(APIVersions)-1])})
