@@ -14,25 +14,24 @@ import (
 
 	"github.com/jwkctl/jwkctl/keystore"
 	// The backends built into the binary. A new backend is one more line.
+	_ "github.com/jwkctl/jwkctl/keystore/awskms"
 	_ "github.com/jwkctl/jwkctl/keystore/azurekv"
 	_ "github.com/jwkctl/jwkctl/keystore/file"
 	_ "github.com/jwkctl/jwkctl/keystore/gcpkms"
 	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
 )
 
-// Version is set at build time with -ldflags "-X …commands.Version=…".
-var Version = "dev"
-
 // App builds the jwkctl command line.
 func App() *cli.App {
 	app := &cli.App{
 		Name:    "jwkctl",
 		Usage:   "generate, export, sign with and rotate an OAuth client's signing key",
-		Version: Version,
-		Description: "jwkctl keeps a private_key_jwt client's key in a file, a PKCS#11 HSM, Cloud KMS or Azure Key Vault,\n" +
-			"exports its public JWK for NHN Selvbetjening, signs client assertions and DPoP proofs,\n" +
-			"and gets access tokens from HelseID or any OAuth 2.0 server.\n\n" +
-			"Keys are named by URI: file:keys/client.json, pkcs11:token=…;object=…, gcpkms://projects/…, azurekv://….",
+		Version: appVersion(),
+		Description: "jwkctl keeps a private_key_jwt client's key in a file, a PKCS#11 HSM, Cloud KMS, AWS KMS or\n" +
+			"Azure Key Vault, exports its public JWK for NHN Selvbetjening, signs client assertions and DPoP\n" +
+			"proofs, and gets access tokens from HelseID or any OAuth 2.0 server.\n\n" +
+			"Keys are named by URI: file:keys/client.json, pkcs11:token=…;object=…, gcpkms://projects/…,\n" +
+			"awskms:///alias/NAME?region=…, azurekv://VAULT.vault.azure.net/keys/NAME.",
 		EnableBashCompletion: true,
 		// Repeatable flags take one value each: commas are legal inside
 		// resource URIs, scope tokens and header values, so they never
@@ -51,6 +50,7 @@ func App() *cli.App {
 			quickstartCommand(),
 			serveCommand(),
 			rotateCommand(),
+			completionCommand(),
 		},
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -234,6 +234,8 @@ func init() {
 	// -v is --verbose; urfave/cli's version flag would claim it too and
 	// every run would panic with "flag redefined: v".
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+	// "jwkctl v0.3.1 (rev …)", not urfave/cli's "jwkctl version …".
+	cli.VersionPrinter = printVersion
 }
 
 // printable replaces control characters (a server's escape sequences,

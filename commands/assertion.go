@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/signer"
 )
 
@@ -29,12 +30,25 @@ func assertionCommand() *cli.Command {
 			&cli.StringFlag{Name: "typ", Usage: "JWT `TYP` header", Value: assertion.TypHelseID, EnvVars: env("typ")},
 			&cli.StringFlag{Name: "parent-org", Usage: "multi-tenant client: the parent organisation `ORGNR` (assertion_details)", EnvVars: env("parent-org")},
 			&cli.StringFlag{Name: "child-org", Usage: "the child organisation `ORGNR` (assertion_details)", EnvVars: env("child-org")},
+			&cli.StringFlag{Name: "sfm-journal-id", Usage: "SFM journal `ID`, sent as the nhn:sfm:journal-id assertion detail", EnvVars: env("sfm-journal-id")},
+			&cli.PathFlag{Name: "assertion-details", Usage: "JSON `FILE` of further assertion_details: one object with a \"type\", or an array of them", EnvVars: env("assertion-details")},
 		}, backendFlags()...),
 		Action: runAssertion,
 	}
 }
 
 func runAssertion(c *cli.Context) error {
+	// The details first: a bad file is found before an HSM or KMS is asked.
+	details, err := assertion.OrgDetails(c.String("parent-org"), c.String("child-org"))
+	if err != nil {
+		return err
+	}
+	details = append(details, assertion.SFMJournal(c.String("sfm-journal-id"))...)
+	more, err := detailsOf(c, &profile.Profile{AssertionDetailsFile: c.Path("assertion-details")})
+	if err != nil {
+		return err
+	}
+	details = append(details, more...)
 	key, err := openKey(c)
 	if err != nil {
 		return err
@@ -44,10 +58,6 @@ func runAssertion(c *cli.Context) error {
 		return err
 	}
 	s, err := signer.New(key, alg)
-	if err != nil {
-		return err
-	}
-	details, err := assertion.OrgDetails(c.String("parent-org"), c.String("child-org"))
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ func TestAzureKVEndToEnd(t *testing.T) {
 	// the fake Selvbetjening, and the profile switches to it.
 	cfg := filepath.Join(dir, "config.yaml")
 	f := &profile.File{}
-	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "kv-client", Key: versioned, KMSEndpoint: kv.URL(), DPoP: true, Scopes: []string{devsts.DemoScope}})
+	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "kv-client", Key: versioned, KMSEndpoint: kv.URL(), DPoP: new(true), Scopes: []string{devsts.DemoScope}})
 	if err := f.Save(cfg); err != nil {
 		t.Fatal(err)
 	}

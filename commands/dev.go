@@ -23,6 +23,7 @@ func devCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			devSTSCommand(),
 			devKMSCommand(),
+			devAWSKMSCommand(),
 		},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/keystore/awskms"
 	"github.com/jwkctl/jwkctl/keystore/file"
 	"github.com/jwkctl/jwkctl/signer"
 )
@@ -483,6 +484,10 @@ func changeKey(c *cli.Context, verb, question string, do func(context.Context, s
 		fmt.Fprintf(c.App.ErrWriter, "scheduled %s for destruction; until then Cloud KMS can restore it (gcloud kms keys versions restore)\n", u)
 		return nil
 	}
+	if verb == "delete" && u.Scheme == keystore.SchemeAWSKMS {
+		fmt.Fprintf(c.App.ErrWriter, "scheduled %s for deletion in %d days; until then aws kms cancel-key-deletion restores it\n", u, awskms.DeletionWindowDays)
+		return nil
+	}
 	fmt.Fprintf(c.App.ErrWriter, "%sd %s\n", verb, u)
 	return nil
 }
@@ -493,9 +498,9 @@ func keysDisableCommand(enable bool) *cli.Command {
 		Name:  "disable",
 		Usage: "switch a KMS or HSM key off without destroying it (asks for confirmation unless --yes)",
 		Description: "A disabled key refuses to sign until jwkctl keys enable switches it back on: the safe first\n" +
-			"step of retiring a key. Cloud KMS sets the version's state to DISABLED; PKCS#11 sets CKA_SIGN\n" +
-			"to false on the private key; Azure Key Vault sets the key version's enabled attribute to false.\n" +
-			"File keys cannot be disabled, only deleted.",
+			"step of retiring a key. Cloud KMS sets the version's state to DISABLED, AWS KMS disables the\n" +
+			"key (DisableKey), Azure Key Vault sets the key version's enabled attribute to false; PKCS#11\n" +
+			"sets CKA_SIGN to false on the private key. File keys cannot be disabled, only deleted.",
 		Flags: append([]cli.Flag{
 			keyFlag(true),
 			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation", EnvVars: env("yes")},
@@ -505,7 +510,7 @@ func keysDisableCommand(enable bool) *cli.Command {
 		cmd.Name = "enable"
 		cmd.Usage = "switch a disabled KMS or HSM key back on"
 		cmd.Description = "Undoes jwkctl keys disable. A destroyed (or destroy-scheduled) KMS version cannot be enabled:\n" +
-			"restore it first with gcloud kms keys versions restore."
+			"restore it first with gcloud kms keys versions restore (AWS KMS: aws kms cancel-key-deletion)."
 		cmd.Flags = append([]cli.Flag{keyFlag(true)}, backendFlags()...)
 	}
 	question := "? It will refuse to sign until enabled again."

@@ -37,10 +37,12 @@ func clientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "audience", Usage: "the assertion's aud, a `URI` (default: the issuer, else the token endpoint)", EnvVars: env("audience")},
 		&cli.StringSliceFlag{Name: "scope", Usage: "`SCOPES` to ask for, space separated or repeated", EnvVars: env("scope")},
 		&cli.StringSliceFlag{Name: "resource", Usage: "resource indicator `URI` (RFC 8707), repeated or space separated", EnvVars: env("resource")},
-		&cli.BoolFlag{Name: "dpop", Usage: "ask for a DPoP-bound token (RFC 9449); proofs are signed with --dpop-key, else --key", EnvVars: env("dpop")},
+		&cli.BoolFlag{Name: "dpop", Usage: "ask for a DPoP-bound token (RFC 9449); proofs are signed with --dpop-key, else --key. On by default for HelseID's issuers; --dpop=false turns it off", EnvVars: env("dpop")},
 		&cli.StringFlag{Name: "dpop-key", Usage: "key `URI` for DPoP proofs (implies --dpop)", EnvVars: env("dpop-key")},
 		&cli.StringFlag{Name: "parent-org", Usage: "multi-tenant client: the parent organisation `ORGNR` it acts for (HelseID assertion_details)", EnvVars: env("parent-org")},
 		&cli.StringFlag{Name: "child-org", Usage: "the child organisation (underenhet) `ORGNR`; alone, for a single-tenant client", EnvVars: env("child-org")},
+		&cli.StringFlag{Name: "sfm-journal-id", Usage: "SFM journal `ID`, sent as the nhn:sfm:journal-id assertion detail", EnvVars: env("sfm-journal-id")},
+		&cli.PathFlag{Name: "assertion-details", Usage: "JSON `FILE` of further assertion_details: one object with a \"type\" (such as nhn:tillitsrammeverk:parameters), or an array of them", EnvVars: env("assertion-details")},
 		&cli.StringFlag{Name: "alg", Usage: "signature `ALG` (default: PS256 for RSA, ES256/384/512 for EC, the KMS key's own)", EnvVars: env("alg")},
 	}
 }
@@ -99,13 +101,17 @@ func resolveProfile(c *cli.Context) (*profile.Profile, error) {
 	str("dpop-key", &p.DPoPKey)
 	str("parent-org", &p.ParentOrg)
 	str("child-org", &p.ChildOrg)
+	str("sfm-journal-id", &p.SFMJournalID)
 	str("alg", &p.Alg)
 	str("kms-endpoint", &p.KMSEndpoint)
 	if c.IsSet("passphrase-file") {
 		p.PassphraseFile = c.Path("passphrase-file")
 	}
+	if c.IsSet("assertion-details") {
+		p.AssertionDetailsFile = c.Path("assertion-details")
+	}
 	if c.IsSet("dpop") {
-		p.DPoP = c.Bool("dpop")
+		p.DPoP = new(c.Bool("dpop"))
 	}
 	if c.IsSet("scope") {
 		p.Scopes = splitSpaces(c.StringSlice("scope"))
@@ -113,8 +119,8 @@ func resolveProfile(c *cli.Context) (*profile.Profile, error) {
 	if c.IsSet("resource") {
 		p.Resources = splitSpaces(c.StringSlice("resource")) // URIs hold no spaces
 	}
-	if p.DPoPKey != "" {
-		p.DPoP = true
+	if p.DPoPKey != "" && p.DPoP == nil {
+		p.DPoP = new(true)
 	}
 	// Missing settings are command-line mistakes: exit 2.
 	if p.Key == "" {
@@ -160,6 +166,12 @@ func tokenClientFromFlags(c *cli.Context) (*token.Client, *profile.Profile, erro
 	if err != nil {
 		return nil, nil, err
 	}
+	// Before the key is opened: a bad file is found before an HSM or KMS
+	// is asked.
+	details, err := detailsOf(c, p)
+	if err != nil {
+		return nil, nil, err
+	}
 	s, err := openSigner(c, p, p.Key, p.Alg)
 	if err != nil {
 		return nil, nil, err
@@ -170,13 +182,16 @@ func tokenClientFromFlags(c *cli.Context) (*token.Client, *profile.Profile, erro
 		Audience:      p.Audience,
 		ClientID:      p.ClientID,
 		Signer:        s,
-		DPoP:          p.DPoP,
+		DPoP:          p.WantsDPoP(),
 		Scopes:        p.Scopes,
 		Resources:     p.Resources,
 		ParentOrg:     p.ParentOrg,
 		ChildOrg:      p.ChildOrg,
+		SFMJournalID:  p.SFMJournalID,
+		Details:       details,
 		Logger:        stderrLogger(c),
 	}
+
 	if p.DPoPKey != "" {
 		// The DPoP key picks its own algorithm: --alg is for the client key.
 		if cfg.DPoPSigner, err = openSigner(c, p, p.DPoPKey, ""); err != nil {
@@ -198,4 +213,17 @@ func tokenSourceFromFlags(c *cli.Context, opts ...token.SourceOption) (*token.So
 		return nil, nil, err
 	}
 	return token.NewSource(tc, opts...), p, nil
+}
+
+// detailsOf reads the assertion details file of p; a bad one is a usage
+// error naming where it was given (--assertion-details or the profile).
+func detailsOf(c *cli.Context, p *profile.Profile) ([]any, error) {
+	d, err := p.AssertionDetails()
+	if err == nil {
+		return d, nil
+	}
+	if c.IsSet("assertion-details") {
+		return nil, cli.Exit("--assertion-details: "+err.Error(), ExitUsage)
+	}
+	return nil, fmt.Errorf("the profile's assertion_details_file: %w", err)
 }

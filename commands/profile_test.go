@@ -45,7 +45,7 @@ func TestResolveProfile(t *testing.T) {
 	cfg := filepath.Join(dir, "config.yaml")
 	f := &profile.File{Default: "helseid-test", Profiles: map[string]*profile.Profile{
 		"helseid-test": {Issuer: "https://helseid-sts.test.nhn.no", ClientID: "c-test", Key: "file:test.json",
-			Scopes: []string{"a", "b"}, DPoP: true, ParentOrg: "994598759"},
+			Scopes: []string{"a", "b"}, DPoP: new(true), ParentOrg: "994598759"},
 		"prod": {Issuer: "https://helseid-sts.nhn.no", ClientID: "c-prod", Key: "file:prod.json"},
 	}}
 	if err := f.Save(cfg); err != nil {
@@ -65,13 +65,13 @@ func TestResolveProfile(t *testing.T) {
 		{name: "named profile", args: []string{"--config", cfg, "--profile", "prod"},
 			want: &profile.Profile{Issuer: "https://helseid-sts.nhn.no", ClientID: "c-prod", Key: prodKey}},
 		{name: "default profile", args: []string{"--config", cfg},
-			want: &profile.Profile{Issuer: "https://helseid-sts.test.nhn.no", ClientID: "c-test", Key: tKey, Scopes: []string{"a", "b"}, DPoP: true, ParentOrg: "994598759"}},
+			want: &profile.Profile{Issuer: "https://helseid-sts.test.nhn.no", ClientID: "c-test", Key: tKey, Scopes: []string{"a", "b"}, DPoP: new(true), ParentOrg: "994598759"}},
 		{name: "flags override", args: []string{"--config", cfg, "--profile", "helseid-test", "--scope", "x y", "--scope", "z", "--dpop=false", "--child-org", "999977775", "--key", "file:other.json"},
-			want: &profile.Profile{Issuer: "https://helseid-sts.test.nhn.no", ClientID: "c-test", Key: "file:other.json", Scopes: []string{"x", "y", "z"}, ParentOrg: "994598759", ChildOrg: "999977775"}},
+			want: &profile.Profile{Issuer: "https://helseid-sts.test.nhn.no", ClientID: "c-test", Key: "file:other.json", Scopes: []string{"x", "y", "z"}, DPoP: new(false), ParentOrg: "994598759", ChildOrg: "999977775"}},
 		{name: "env config and env flag", env: map[string]string{"JWKCTL_CONFIG": cfg, "JWKCTL_CLIENT_ID": "from-env"}, args: []string{"-p", "prod"},
 			want: &profile.Profile{Issuer: "https://helseid-sts.nhn.no", ClientID: "from-env", Key: prodKey}},
 		{name: "dpop key implies dpop", args: []string{"--key", "file:k.json", "--client-id", "c", "--token-endpoint", "http://127.0.0.1:1/token", "--dpop-key", "file:d.json"},
-			want: &profile.Profile{Key: "file:k.json", ClientID: "c", TokenEndpoint: "http://127.0.0.1:1/token", DPoPKey: "file:d.json", DPoP: true}},
+			want: &profile.Profile{Key: "file:k.json", ClientID: "c", TokenEndpoint: "http://127.0.0.1:1/token", DPoPKey: "file:d.json", DPoP: new(true)}},
 		{name: "flags only, no config file", args: []string{"--key", "file:k.json", "--client-id", "c", "--issuer", "https://i"},
 			want: &profile.Profile{Key: "file:k.json", ClientID: "c", Issuer: "https://i"}},
 		{name: "unknown profile", args: []string{"--config", cfg, "--profile", "nope"}, wantErr: "have: helseid-test, prod"},

@@ -1,6 +1,9 @@
 package commands
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -8,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/assertion"
 	"github.com/jwkctl/jwkctl/internal/devsts"
+	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/signer"
 	"github.com/jwkctl/jwkctl/token"
@@ -28,16 +33,23 @@ func quickstartCommand() *cli.Command {
 		Usage: "the whole story in one command: key → public JWK → assertion → DPoP token → API call, offline",
 		Description: "Runs on embedded defaults with nothing to set up: a file key in a temporary directory and\n" +
 			"an in-process dev STS standing in for HelseID and Selvbetjening. Each step is explained on\n" +
-			"stderr; stdout gets a JSON summary. Nothing leaves this machine.",
+			"stderr, with the commands that replay it with a built binary against jwkctl dev sts;\n" +
+			"stdout gets a JSON summary. Nothing leaves this machine. The key is removed at the end\n" +
+			"unless --keep DIR is given.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "alg", Usage: "key `ALG` (ES256 is quick; PS256 makes an RSA key as HelseID clients often use)", Value: "ES256", EnvVars: env("quickstart-alg")},
 			&cli.IntFlag{Name: "bits", Usage: "RSA key size (`BITS`) for PS/RS algs", DefaultText: "2048", EnvVars: env("quickstart-bits")},
-			&cli.PathFlag{Name: "keep", Usage: "keep the generated key in `DIR` instead of a temporary directory", EnvVars: env("quickstart-keep")},
+			&cli.PathFlag{Name: "keep", Usage: "keep the generated key in `DIR` (and say where) instead of a temporary directory that is removed at the end", EnvVars: env("quickstart-keep")},
 			&cli.BoolFlag{Name: "show-token", Usage: "include the access token in the output (it is a secret while it lives)", EnvVars: env("show-token")},
 		},
 		Action: runQuickstart,
 	}
 }
+
+// replayIssuer is where `jwkctl dev sts` listens by default: the replay
+// commands the narration prints use it, since the in-process STS has a
+// random port that is gone when quickstart ends.
+const replayIssuer = "http://127.0.0.1:8080"
 
 func runQuickstart(c *cli.Context) error {
 	w := c.App.ErrWriter
@@ -47,6 +59,14 @@ func runQuickstart(c *cli.Context) error {
 		fmt.Fprintf(w, "\n%d. %s\n", step, title)
 		for _, line := range strings.Split(fmt.Sprintf(format, args...), "\n") {
 			fmt.Fprintf(w, "   %s\n", line)
+		}
+	}
+	// replay prints the commands that do the step again with a built
+	// binary, against `jwkctl dev sts` at replayIssuer.
+	replay := func(cmds ...string) {
+		fmt.Fprintf(w, "   To replay it:\n")
+		for _, cmd := range cmds {
+			fmt.Fprintf(w, "     $ %s\n", cmd)
 		}
 	}
 
@@ -62,14 +82,26 @@ func runQuickstart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dir := c.Path("keep")
+	kept := c.Path("keep")
+	dir := kept
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "jwkctl-quickstart-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
+	} else if dir, err = filepath.Abs(dir); err != nil {
+		return err
 	}
-	uri := "file:" + filepath.Join(dir, "quickstart-client.json")
+	keyPath := filepath.Join(dir, "quickstart-client.json")
+	uri := "file:" + keyPath
+	// The replay commands name a key file of their own in the working
+	// directory, or the kept one.
+	replayPath := "quickstart-client.json"
+	if kept != "" {
+		replayPath = keyPath
+	}
+	replayURI := profile.ShellQuote("file:" + replayPath)
+	replayJWK := strings.TrimSuffix(replayPath, ".json") + ".jwk"
 
 	// 1. Generate.
 	u, err := keystore.Parse(uri)
@@ -80,9 +112,21 @@ func runQuickstart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	say("Generate a keypair", "jwkctl keys generate --key %s --alg %s\n"+
-		"A new %s key is written 0600 to %s. With an HSM or Cloud KMS the same command\n"+
-		"creates the key inside the device, and the private half never leaves it.", uri, alg, spec, u.Path)
+	where := "a temporary directory, removed when quickstart ends (--keep DIR keeps it)"
+	if kept != "" {
+		where = dir + ", kept after quickstart ends (--keep)"
+	}
+	say("Generate a keypair", "A new %s key (%s) is written 0600 to %s in\n%s.\n"+
+		"With an HSM or Cloud KMS the same command creates the key inside the device, and the\n"+
+		"private half never leaves it.", describePublic(key.Public()), alg, filepath.Base(keyPath), where)
+	genCmd := "jwkctl keys generate --key " + replayURI + " --alg " + string(alg)
+	if b := rsaBits(key.Public()); b > 0 {
+		genCmd += " --bits " + strconv.Itoa(b)
+	}
+	if kept != "" {
+		genCmd += "    # skip this one to reuse the kept key"
+	}
+	replay(genCmd)
 
 	// 2. Export the public JWK.
 	s, err := signer.New(key, alg)
@@ -91,9 +135,10 @@ func runQuickstart(c *cli.Context) error {
 	}
 	pub := s.Public()
 	pubJSON, _ := json.Marshal(pub)
-	say("Export the public JWK", "jwkctl keys public --key %s\n%s\n"+
+	say("Export the public JWK", "%s\n"+
 		"kid is the key's RFC 7638 thumbprint. In production you paste this JWK into NHN\n"+
-		"Selvbetjening for your HelseID client; the private key is never uploaded or e-mailed.", uri, pubJSON)
+		"Selvbetjening for your HelseID client; the private key is never uploaded or e-mailed.", pubJSON)
+	replay("jwkctl keys public --key " + replayURI + " > " + profile.ShellQuote(replayJWK))
 
 	// 3. Register it with an in-process dev STS.
 	sts, stop, err := devsts.Start(devsts.Config{})
@@ -105,7 +150,15 @@ func runQuickstart(c *cli.Context) error {
 		return err
 	}
 	say("Register the public key", "A dev STS stands in for HelseID at %s and registers client %q\n"+
-		"with this JWK and scope %s, as uploading to Selvbetjening would.", sts.Issuer(), quickstartClient, devsts.DemoScope)
+		"with this JWK and scope %s, as uploading to Selvbetjening would. Like HelseID it checks\n"+
+		"each client assertion: the signature against the registered key, typ %s,\n"+
+		"iss = sub = the client id, aud = its issuer, exp, nbf and iat (60 s at most, 10 s of clock\n"+
+		"skew), and a jti never seen before. It checks each DPoP proof: the signature against its\n"+
+		"jwk, typ dpop+jwt, htm and htu matching the request, a recent iat, its nonce, a new jti;\n"+
+		"at the API also ath (the token's hash) and that the proof's key is the token's cnf.jkt.",
+		sts.Issuer(), quickstartClient, devsts.DemoScope, assertion.TypHelseID)
+	replay("jwkctl dev sts --listen " + strings.TrimPrefix(replayIssuer, "http://") + " --client " +
+		profile.ShellQuote(quickstartClient+"="+replayJWK+":"+devsts.DemoScope) + "    # in a second terminal; Ctrl-C stops it")
 
 	// 4. Sign a client assertion.
 	ac, err := assertion.NewClient(s, assertion.Config{ClientID: quickstartClient, Audience: sts.Issuer()})
@@ -116,10 +169,10 @@ func runQuickstart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	say("Sign a client assertion (RFC 7523, private_key_jwt)", "jwkctl assertion --key %s --client-id %s --audience %s\n"+
-		"header: %s\nclaims: %s\n"+
+	say("Sign a client assertion (RFC 7523, private_key_jwt)", "header: %s\nclaims: %s\n"+
 		"It lives 10 seconds and its jti is never reused; jwkctl token signs a fresh one per request.",
-		uri, quickstartClient, sts.Issuer(), jwsPart(jws, 0), jwsPart(jws, 1))
+		jwsPart(jws, 0), jwsPart(jws, 1))
+	replay("jwkctl assertion --key " + replayURI + " --client-id " + quickstartClient + " --audience " + replayIssuer)
 
 	// 5. Get a DPoP-bound token.
 	tc, err := token.NewClient(token.Config{Issuer: sts.Issuer(), ClientID: quickstartClient, Signer: s, DPoP: true, Scopes: []string{devsts.DemoScope}})
@@ -131,13 +184,15 @@ func runQuickstart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	say("Get a DPoP-bound access token", "jwkctl token --key %s --client-id %s --issuer %s --scope %s --dpop\n"+
-		"Like HelseID, the STS first answers use_dpop_nonce; jwkctl retries with the nonce, a new\n"+
+	clientArgs := " --key " + replayURI + " --client-id " + quickstartClient + " --issuer " + replayIssuer + " --scope " + devsts.DemoScope + " --dpop"
+	say("Get a DPoP-bound access token", "Like HelseID, the STS first answers use_dpop_nonce; jwkctl retries with the nonce, a new\n"+
 		"DPoP proof and a new assertion. Got token_type %s, scope %q, expires in %ds.",
-		uri, quickstartClient, sts.Issuer(), devsts.DemoScope, resp.TokenType, resp.Scope, resp.ExpiresIn)
+		resp.TokenType, resp.Scope, resp.ExpiresIn)
+	replay("jwkctl token" + clientArgs)
 
 	// 6. Call a protected API.
-	apiURL := sts.Issuer() + devsts.DemoAPIPath + "8093400"
+	apiPath := devsts.DemoAPIPath + "8093400"
+	apiURL := sts.Issuer() + apiPath
 	hc := token.NewHTTPClient(src, nil)
 	req, err := http.NewRequestWithContext(c.Context, http.MethodGet, apiURL, nil)
 	if err != nil {
@@ -155,11 +210,16 @@ func runQuickstart(c *cli.Context) error {
 	if apiResp.StatusCode != http.StatusOK {
 		return fmt.Errorf("demo API answered %s: %s", apiResp.Status, oneLine(string(body)))
 	}
-	say("Call a protected API", "jwkctl call --key %s --client-id %s --issuer %s --scope %s --dpop \\\n    %s\n"+
-		"The request carries Authorization: DPoP <token> and a proof with ath = hash of the token.\n"+
-		"The API answered %s.", uri, quickstartClient, sts.Issuer(), devsts.DemoScope, apiURL, apiResp.Status)
+	say("Call a protected API", "The request carries Authorization: DPoP <token> and a proof with ath = hash of the token.\n"+
+		"The API answered %s.", apiResp.Status)
+	replay("jwkctl call" + clientArgs + " " + replayIssuer + apiPath)
 
-	fmt.Fprintf(w, "\nDone. Next: docs/helseid.md takes the same steps against HelseID's test environment.\n")
+	if kept != "" {
+		fmt.Fprintf(w, "\nDone. The key stays in %s (kid %s).\n", keyPath, s.KeyID())
+	} else {
+		fmt.Fprintf(w, "\nDone. The key is removed now; run jwkctl quickstart --keep DIR to keep it.\n")
+	}
+	fmt.Fprintf(w, "Next: docs/helseid.md takes the same steps against HelseID's test environment.\n")
 
 	summary := map[string]any{
 		"key":          uri,
@@ -172,13 +232,33 @@ func runQuickstart(c *cli.Context) error {
 		"expires_in":   resp.ExpiresIn,
 		"api_response": json.RawMessage(body),
 	}
-	if c.Path("keep") == "" {
+	if kept == "" {
 		summary["key"] = "(removed: " + uri + ")"
 	}
 	if c.Bool("show-token") {
 		summary["access_token"] = resp.AccessToken
 	}
 	return writeJSON(c.App.Writer, summary)
+}
+
+// describePublic names a public key as it is, not as it was asked for:
+// "RSA 2048-bit", "EC P-256".
+func describePublic(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d-bit", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "EC " + k.Curve.Params().Name
+	}
+	return fmt.Sprintf("%T", pub)
+}
+
+// rsaBits is the size of an RSA public key, 0 for others.
+func rsaBits(pub crypto.PublicKey) int {
+	if k, ok := pub.(*rsa.PublicKey); ok {
+		return k.N.BitLen()
+	}
+	return 0
 }
 
 // jwsPart decodes one part of a compact JWS for display.

@@ -32,7 +32,7 @@ func TestRotateAndExpiryCLI(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "config.yaml")
 	f := &profile.File{}
-	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "rot-client", Key: key, DPoP: true, Scopes: []string{devsts.DemoScope}})
+	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "rot-client", Key: key, DPoP: new(true), Scopes: []string{devsts.DemoScope}})
 	if err := f.Save(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func rotateSetupScopes(t *testing.T, pass []byte, granted ...string) (cfg, key s
 	}
 	cfg = filepath.Join(dir, "config.yaml")
 	f := &profile.File{}
-	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "rot-client", Key: k.URI().String(), DPoP: true, Scopes: []string{devsts.DemoScope}})
+	f.Set("prod", &profile.Profile{Issuer: sts.Issuer(), ClientID: "rot-client", Key: k.URI().String(), DPoP: new(true), Scopes: []string{devsts.DemoScope}})
 	if err := f.Save(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/rotation"
+	"github.com/jwkctl/jwkctl/token"
 )
 
 func serveCommand() *cli.Command {
@@ -51,7 +52,7 @@ func profileFlagsForServe() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "serve profile `NAME` (repeatable, or a comma-separated list; default: every profile in the file)", EnvVars: env("profile")},
 		&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
-		&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS API `HOST:PORT` for profiles that do not set one", EnvVars: env("kms-endpoint")},
+		&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS or AWS KMS API `ENDPOINT` for profiles that do not set one", EnvVars: env("kms-endpoint")},
 		backendFlags()[0], // --passphrase-file, for file keys of profiles without passphrase_file
 	}
 }
@@ -200,6 +201,9 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 		// a reload does not keep tokens bound to the old one.
 		b, _ := json.Marshal(p)
 		b = append(b, client.KeyID()...)
+		// The cache key holds the assertion details as read from their
+		// file, which json.Marshal(p) names only by path.
+		b = append(b, client.CacheKey(token.Request{})...)
 		if dp := client.DPoP(); dp != nil {
 			b = append(b, dp.Thumbprint()...)
 		}

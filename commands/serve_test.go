@@ -42,7 +42,7 @@ func TestServeAndTokenFromAgent(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "config.yaml")
 	f := &profile.File{}
-	if err := f.Set("demo", &profile.Profile{Issuer: sts.Issuer(), ClientID: "agent-client", Key: key, DPoP: true, Scopes: []string{devsts.DemoScope}}); err != nil {
+	if err := f.Set("demo", &profile.Profile{Issuer: sts.Issuer(), ClientID: "agent-client", Key: key, DPoP: new(true), Scopes: []string{devsts.DemoScope}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Save(cfg); err != nil {

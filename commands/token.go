@@ -29,10 +29,11 @@ func tokenCommand() *cli.Command {
 		Name:  "token",
 		Usage: "get an access token with the key (client credentials, private_key_jwt)",
 		Description: "Signs a fresh client assertion with the key and exchanges it at the token endpoint,\n" +
-			"with a DPoP proof when --dpop is given. Prints the token response as JSON, or the\n" +
-			"access token alone with --raw. Settings come from --profile NAME and the flags.\n\n" +
+			"with a DPoP proof with --dpop (the default for HelseID's issuers; --dpop=false turns it\n" +
+			"off). Prints the token response as JSON, or the access token alone with --raw.\n" +
+			"Settings come from --profile NAME and the flags.\n\n" +
 			"   jwkctl token --key file:client.json --client-id my-client \\\n" +
-			"     --issuer " + helseIDTest + " --scope nhn:cp-api/access-v2-dpop --dpop",
+			"     --issuer " + helseIDTest + " --scope nhn:cp-api/access-v2-dpop",
 		Flags:  flags,
 		Action: runToken,
 	}

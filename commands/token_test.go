@@ -43,6 +43,9 @@ type sts struct {
 	mu     sync.Mutex
 	jtis   map[string]bool
 	tokens int
+	// details holds each request's assertion_details as JSON ("null"
+	// without).
+	details []string
 }
 
 func newSTS(t *testing.T, pub jose.JSONWebKey) *sts {
@@ -66,7 +69,9 @@ func newSTS(t *testing.T, pub jose.JSONWebKey) *sts {
 		}
 		var c assertion.Claims
 		json.Unmarshal(payload, &c)
+		d, _ := json.Marshal(c.Details)
 		s.mu.Lock()
+		s.details = append(s.details, string(d))
 		reused := s.jtis[c.ID]
 		s.jtis[c.ID] = true
 		s.mu.Unlock()

@@ -45,7 +45,7 @@ type ConcatSigner interface {
 // Backend is one key store: a file directory, a PKCS#11 token, a KMS.
 // Backends register themselves with Register in init().
 type Backend interface {
-	// Scheme is the URI scheme this backend serves ("file", "pkcs11", "gcpkms").
+	// Scheme is the URI scheme this backend serves ("file", "pkcs11", "gcpkms", "awskms").
 	Scheme() string
 	// Generate creates a new keypair inside the backend. It never replaces an
 	// existing key: if req.URI names one, it returns an error wrapping ErrExists.
@@ -94,7 +94,7 @@ type Options struct {
 	// Passphrase encrypts a file key at rest (Generate, Import) or decrypts
 	// it (Open). Nil means a plaintext key file.
 	Passphrase []byte
-	// Endpoint overrides a cloud backend's API endpoint. gcpkms: a loopback
+	// Endpoint overrides a cloud backend's API endpoint (gcpkms, awskms). A loopback
 	// endpoint is dialled without TLS and without credentials (for fakes).
 	// azurekv: only a loopback https address, sent a fixed test token.
 	Endpoint string

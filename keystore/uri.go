@@ -14,6 +14,7 @@ import (
 //	file:///absolute/path.json
 //	pkcs11:token=LABEL;object=NAME;id=%01?module-path=/usr/lib/x.so&pin-source=env:PIN
 //	gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V
+//	awskms:///alias/NAME?region=R (or a key ID, key ARN or alias ARN)
 //	azurekv://VAULT.vault.azure.net/keys/NAME[/VERSION]
 //
 // String prints the URI with any pin-value redacted, so a URI is always safe
@@ -26,6 +27,8 @@ type URI struct {
 	PKCS11 *PKCS11Attrs
 	// GCPKMS holds the resource name of a gcpkms: URI.
 	GCPKMS *KMSName
+	// AWSKMS names the key of an awskms: URI.
+	AWSKMS *AWSKMSName
 	// AzureKV holds the vault and key of an azurekv: URI.
 	AzureKV *AzureKVName
 }
@@ -36,6 +39,7 @@ const (
 	SchemeFile   = "file"
 	SchemePKCS11 = "pkcs11"
 	SchemeGCPKMS = "gcpkms"
+	SchemeAWSKMS = "awskms"
 	// SchemeAzureKV is Azure Key Vault and Managed HSM.
 	SchemeAzureKV = "azurekv"
 )
@@ -54,6 +58,8 @@ func Parse(s string) (*URI, error) {
 		return parsePKCS11(rest)
 	case SchemeGCPKMS:
 		return parseGCPKMS(rest)
+	case SchemeAWSKMS:
+		return parseAWSKMS(rest)
 	case SchemeAzureKV:
 		return parseAzureKV(rest)
 	}
@@ -61,7 +67,7 @@ func Parse(s string) (*URI, error) {
 		m := maskPINValue(s)
 		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, m, m)
 	}
-	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11:, gcpkms:// or azurekv://)", ErrBadURI, scheme)
+	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11:, gcpkms://, awskms:/// or azurekv://)", ErrBadURI, scheme)
 }
 
 // MustParse is Parse for constants in tests and examples; it panics on error.
@@ -88,6 +94,10 @@ func (u *URI) String() string {
 	case SchemeGCPKMS:
 		if u.GCPKMS != nil {
 			return "gcpkms://" + u.GCPKMS.Name()
+		}
+	case SchemeAWSKMS:
+		if u.AWSKMS != nil {
+			return u.AWSKMS.String()
 		}
 	case SchemeAzureKV:
 		if u.AzureKV != nil {

@@ -339,6 +339,21 @@ func deriveNewKey(current string, now time.Time) (string, error) {
 		return (&keystore.URI{Scheme: keystore.SchemePKCS11, PKCS11: &a}).String(), nil
 	case keystore.SchemeGCPKMS:
 		return "gcpkms://" + u.GCPKMS.KeyName(), nil
+	case keystore.SchemeAWSKMS:
+		// AWS KMS rotates no asymmetric key itself: the new key is a new
+		// key under a new alias next to the current one.
+		alias := u.AWSKMS.AliasName()
+		if alias == "" || strings.HasSuffix(alias, "/") {
+			return "", fmt.Errorf("rotation: %s names an AWS KMS key by ID or ARN, so there is no alias to name the new key after; give --new-key awskms:///alias/NAME", u)
+		}
+		if i := strings.LastIndex(alias, "-20"); i > len("alias/") {
+			alias = alias[:i]
+		}
+		nu, err := u.AWSKMS.WithKey(alias + "-" + stamp)
+		if err != nil {
+			return "", err
+		}
+		return nu.String(), nil
 	case keystore.SchemeAzureKV:
 		// A new key, not a new version: jwkctl never adds a version to a
 		// Key Vault key, so the old key stays what its URI names.
@@ -621,7 +636,7 @@ func (r *Runner) selfTest(ctx context.Context, j *Journal, p *profile.Profile) (
 // selvbetjening returns a client for the API, authenticated with key.
 func (r *Runner) selvbetjening(ctx context.Context, j *Journal, p *profile.Profile, key string) (*Client, error) {
 	q := r.keyProfile(p).Clone()
-	q.Key, q.DPoP, q.Scopes, q.Resources = key, true, []string{Scope}, nil
+	q.Key, q.DPoP, q.Scopes, q.Resources = key, new(true), []string{Scope}, nil
 	if !sameKey(key, p.Key) {
 		q.Alg = j.Alg
 	}
@@ -920,6 +935,10 @@ func (r *Runner) checkOldKey(ctx context.Context, j *Journal, opts keystore.Opti
 		// checked when that retire started, and KMS never reuses a
 		// version's name (nor does Key Vault): it is still the old key.
 		return false, nil
+	case j.RetireStartedAt != nil && u.Scheme == keystore.SchemeAWSKMS:
+		// Likewise for an AWS KMS key an interrupted retire disabled: its
+		// kid was checked when that retire started.
+		return false, nil
 	}
 	return false, fmt.Errorf("rotation: the old key %s could not be opened to check its kid (nothing was deleted or disabled): %w", u, err)
 }
@@ -1074,6 +1093,11 @@ func sameKey(a, b string) bool {
 		return samePKCS11(ua.PKCS11, ub.PKCS11)
 	case keystore.SchemeGCPKMS:
 		return ua.GCPKMS.Name() == ub.GCPKMS.Name()
+	case keystore.SchemeAWSKMS:
+		// By name: an alias and the key ID it points at cannot be told
+		// apart without asking KMS. No region means the default one.
+		a, b := ua.AWSKMS, ub.AWSKMS
+		return a.Key == b.Key && (a.Region == b.Region || a.Region == "" || b.Region == "")
 	case keystore.SchemeAzureKV:
 		a, b := ua.AzureKV, ub.AzureKV
 		// Key Vault names are case-insensitive; a URI without a version

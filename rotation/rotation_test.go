@@ -70,7 +70,7 @@ func newFixture(t *testing.T, oldKey string, alg jose.SignatureAlgorithm, bits i
 	f := &fixture{sts: sts, dir: dir, config: filepath.Join(dir, "config.yaml"), oldKey: k.URI().String(), oldKid: jwk.KeyID,
 		journal: rotation.Store{Dir: filepath.Join(dir, "journal")}}
 	pf := &profile.File{}
-	p := &profile.Profile{Issuer: sts.Issuer(), ClientID: clientID, Key: f.oldKey, DPoP: true, Scopes: []string{devsts.DemoScope}, KMSEndpoint: backend.Endpoint}
+	p := &profile.Profile{Issuer: sts.Issuer(), ClientID: clientID, Key: f.oldKey, DPoP: new(true), Scopes: []string{devsts.DemoScope}, KMSEndpoint: backend.Endpoint}
 	if err := pf.Set("prod", p); err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,39 @@ func TestSameKey(t *testing.T) {
 	}
 }
 
+func TestSameKeyAWSKMS(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"awskms:///alias/k?region=eu-north-1", "awskms:///alias/k?region=eu-north-1&profile=p", true},
+		{"awskms:///alias/k?region=eu-north-1", "awskms:///alias/k", true}, // the default region may be it
+		{"awskms:///alias/k?region=eu-north-1", "awskms:///alias/k?region=eu-west-1", false},
+		{"awskms:///alias/k?region=eu-north-1", "awskms:///alias/k2?region=eu-north-1", false},
+	} {
+		if got := sameKey(c.a, c.b); got != c.same {
+			t.Errorf("sameKey(%s, %s) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+}
+
+func TestDeriveNewAWSKMSKey(t *testing.T) {
+	now := time.Date(2026, 3, 14, 2, 0, 0, 0, time.UTC)
+	for in, want := range map[string]string{
+		"awskms:///alias/helseid?region=eu-north-1":                             "awskms:///alias/helseid-20260314-020000?region=eu-north-1",
+		"awskms:///alias/helseid-20250101-000000?region=eu-north-1&profile=ops": "awskms:///alias/helseid-20260314-020000?profile=ops&region=eu-north-1",
+		"awskms:///arn:aws:kms:eu-west-1:111122223333:alias/team/k":             "awskms:///alias/team/k-20260314-020000?region=eu-west-1",
+	} {
+		got, err := deriveNewKey(in, now)
+		if err != nil || got != want {
+			t.Errorf("deriveNewKey(%s) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := deriveNewKey("awskms:///1234abcd-12ab-34cd-56ef-1234567890ab?region=eu-north-1", now); err == nil {
+		t.Error("a key ID gave a new key name")
+	}
+}
+
 // A Key Vault key rotates into a new key in the same vault (never a new
 // version of the old one), named after the old one and the time.
 func TestDeriveNewAzureKey(t *testing.T) {

@@ -220,7 +220,7 @@ func oneLine(s string) string {
 // Scope). The endpoint is the profile's, else the one matching its issuer.
 func ProfileClient(ctx context.Context, p *profile.Profile, o profile.ClientOptions, base *http.Client) (*Client, error) {
 	q := p.Clone()
-	q.DPoP, q.Scopes, q.Resources = true, []string{Scope}, nil
+	q.DPoP, q.Scopes, q.Resources = new(true), []string{Scope}, nil
 	tc, err := profile.NewClient(ctx, q, o)
 	if err != nil {
 		return nil, err

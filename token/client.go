@@ -48,7 +48,8 @@ type Config struct {
 	AssertionLifetime time.Duration
 
 	// DPoP asks for DPoP-bound tokens (RFC 9449), with proofs signed by
-	// DPoPSigner, or by Signer when that is nil.
+	// DPoPSigner, or by Signer when that is nil. It has no default here;
+	// DPoPByDefault says what the CLI and profiles use (on for HelseID).
 	DPoP       bool
 	DPoPSigner *signer.Signer
 
@@ -59,6 +60,11 @@ type Config struct {
 	// ParentOrg and ChildOrg become HelseID's assertion_details claim; see
 	// assertion.OrgDetails.
 	ParentOrg, ChildOrg string
+	// SFMJournalID adds the nhn:sfm:journal-id detail (assertion.SFMJournal).
+	SFMJournalID string
+	// Details are further assertion_details entries (assertion.ParseDetails
+	// reads them from JSON), after the organisation and SFM ones.
+	Details []any
 
 	// HTTPClient makes the requests (default: 30 s timeout, system roots).
 	// Redirects are never followed at the token endpoint.
@@ -119,6 +125,8 @@ type Client struct {
 	disco  discoveryCache
 	nonces *nonceStore
 	log    *slog.Logger
+	// detailsJSON is every assertion detail, for CacheKey.
+	detailsJSON string
 }
 
 // NewClient checks cfg and prepares the signers. It makes no request.
@@ -160,6 +168,14 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", err)
 	}
+	details = append(details, assertion.SFMJournal(cfg.SFMJournalID)...)
+	details = append(details, cfg.Details...)
+	// Encoded once here: CacheKey hashes them, and a detail that cannot be
+	// encoded is a configuration error, not a failure at the first request.
+	detailsJSON, err := json.Marshal(details)
+	if err != nil {
+		return nil, fmt.Errorf("token: assertion details: %w", err)
+	}
 	ac, err := assertion.NewClient(cfg.Signer, assertion.Config{
 		ClientID: cfg.ClientID,
 		Audience: aud,
@@ -172,7 +188,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", err)
 	}
-	c := &Client{cfg: cfg, assert: ac, nonces: newNonceStore(), log: cfg.Logger}
+	c := &Client{cfg: cfg, assert: ac, nonces: newNonceStore(), log: cfg.Logger, detailsJSON: string(detailsJSON)}
 	if cfg.DPoP {
 		ds := cfg.DPoPSigner
 		if ds == nil {
@@ -206,7 +222,9 @@ func (c *Client) ClientID() string { return c.cfg.ClientID }
 // Issuer is the configured issuer, without a trailing slash.
 func (c *Client) Issuer() string { return c.cfg.Issuer }
 
-// TokenEndpoint is the explicit endpoint, or the discovered one.
+// TokenEndpoint is the explicit endpoint, or the discovered one. A
+// discovered server that does not list the keys' algorithms gives an
+// error wrapping ErrUnsupportedAlg.
 func (c *Client) TokenEndpoint(ctx context.Context) (string, error) {
 	if c.cfg.TokenEndpoint != "" {
 		return c.cfg.TokenEndpoint, nil
@@ -215,11 +233,14 @@ func (c *Client) TokenEndpoint(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := c.checkAlgs(md); err != nil {
+		return "", err
+	}
 	return md.TokenEndpoint, nil
 }
 
 // CacheKey names what a token from this client and req is good for: the
-// endpoint, client, keys, scopes, resources and organisations. Two
+// endpoint, client, keys, scopes, resources and assertion details. Two
 // configurations with the same key get interchangeable tokens.
 func (c *Client) CacheKey(req Request) string {
 	scopes, resources := c.effective(req)
@@ -230,7 +251,7 @@ func (c *Client) CacheKey(req Request) string {
 	}
 	for _, s := range []string{c.cfg.Issuer, c.cfg.TokenEndpoint, c.cfg.Audience, c.cfg.ClientID,
 		c.cfg.Signer.KeyID(), dpopKid, strings.Join(scopes, " "), strings.Join(resources, " "),
-		c.cfg.ParentOrg, c.cfg.ChildOrg} {
+		c.detailsJSON} {
 		fmt.Fprintf(h, "%d:%s|", len(s), s)
 	}
 	return hex.EncodeToString(h.Sum(nil))

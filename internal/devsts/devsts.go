@@ -61,6 +61,12 @@ type Config struct {
 	NoNonce bool
 	// RequireDPoP refuses token requests without a DPoP proof.
 	RequireDPoP bool
+	// AssertionAlgs and DPoPAlgs are the algorithms the server takes for
+	// client assertions and DPoP proofs, and publishes in its discovery
+	// document (token_endpoint_auth_signing_alg_values_supported,
+	// dpop_signing_alg_values_supported). Nil means HelseID's: RS, PS and
+	// ES 256 to 512.
+	AssertionAlgs, DPoPAlgs []jose.SignatureAlgorithm
 	// KeyLifetime is how long a registered client key stays valid, as
 	// Selvbetjening gives each key an expiration (default KeyLifetime).
 	// An expired key no longer authenticates its client.
@@ -106,6 +112,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AssertionAlgs == nil {
+		cfg.AssertionAlgs = allowedAlgs
+	}
+	if cfg.DPoPAlgs == nil {
+		cfg.DPoPAlgs = allowedAlgs
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -245,18 +257,14 @@ func checkPublicJWK(k jose.JSONWebKey) error {
 }
 
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
-	algs := make([]string, len(allowedAlgs))
-	for i, a := range allowedAlgs {
-		algs[i] = string(a)
-	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                s.cfg.Issuer,
 		"jwks_uri":                              s.cfg.Issuer + JWKSPath,
 		"token_endpoint":                        s.cfg.Issuer + TokenPath,
 		"grant_types_supported":                 []string{"client_credentials"},
 		"token_endpoint_auth_methods_supported": []string{"private_key_jwt"},
-		"token_endpoint_auth_signing_alg_values_supported": algs,
-		"dpop_signing_alg_values_supported":                algs,
+		"token_endpoint_auth_signing_alg_values_supported": algNames(s.cfg.AssertionAlgs),
+		"dpop_signing_alg_values_supported":                algNames(s.cfg.DPoPAlgs),
 		"scopes_supported":                                 []string{DemoScope},
 	})
 }
@@ -351,4 +359,12 @@ func Serve(ln net.Listener, cfg Config) (*Server, func(), error) {
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	return s, func() { _ = hs.Close() }, nil
+}
+
+func algNames(algs []jose.SignatureAlgorithm) []string {
+	out := make([]string, len(algs))
+	for i, a := range algs {
+		out[i] = string(a)
+	}
+	return out
 }

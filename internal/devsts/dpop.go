@@ -25,7 +25,7 @@ func (s *Server) checkProof(proof, method, url, ath string) (jkt string, status 
 	bad := func(d string) (string, int, string, string) {
 		return "", http.StatusBadRequest, "invalid_dpop_proof", d
 	}
-	jws, err := jose.ParseSignedCompact(proof, allowedAlgs)
+	jws, err := jose.ParseSignedCompact(proof, s.cfg.DPoPAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return bad("the DPoP proof is not a compact JWS with an allowed algorithm")
 	}

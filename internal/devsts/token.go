@@ -140,9 +140,9 @@ func (s *Server) checkAssertion(r *http.Request) (clientID string, claims *asser
 	if raw == "" {
 		return bad("no client_assertion")
 	}
-	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
+	jws, err := jose.ParseSignedCompact(raw, s.cfg.AssertionAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
-		return bad("the client assertion is not a compact JWS with an allowed algorithm (RS/PS/ES 256-512)")
+		return bad("the client assertion is not a compact JWS with an allowed algorithm (" + algList(s.cfg.AssertionAlgs) + ")")
 	}
 	hdr := jws.Signatures[0].Protected
 	if typ, _ := hdr.ExtraHeaders["typ"].(string); typ != assertion.TypHelseID {
@@ -276,3 +276,5 @@ func (s *Server) issue(clientID string, scopes, resources []string, jkt string, 
 	s.mu.Unlock()
 	return tok, nil
 }
+
+func algList(algs []jose.SignatureAlgorithm) string { return strings.Join(algNames(algs), ", ") }

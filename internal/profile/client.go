@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/keystore/file"
 	"github.com/jwkctl/jwkctl/signer"
@@ -60,14 +62,20 @@ func NewClient(ctx context.Context, p *Profile, o ClientOptions) (*token.Client,
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
+	// Before the key is opened: a bad file is found before an HSM or KMS
+	// is asked.
+	details, err := p.AssertionDetails()
+	if err != nil {
+		return nil, err
+	}
 	s, err := OpenSigner(ctx, p, p.Key, p.Alg, o)
 	if err != nil {
 		return nil, err
 	}
 	cfg := token.Config{
 		Issuer: p.Issuer, TokenEndpoint: p.TokenEndpoint, Audience: p.Audience, ClientID: p.ClientID,
-		Signer: s, DPoP: p.DPoP || p.DPoPKey != "", Scopes: p.Scopes, Resources: p.Resources,
-		ParentOrg: p.ParentOrg, ChildOrg: p.ChildOrg, Logger: o.Logger,
+		Signer: s, DPoP: p.WantsDPoP(), Scopes: p.Scopes, Resources: p.Resources,
+		ParentOrg: p.ParentOrg, ChildOrg: p.ChildOrg, SFMJournalID: p.SFMJournalID, Details: details, Logger: o.Logger,
 	}
 	if p.DPoPKey != "" {
 		if cfg.DPoPSigner, err = OpenSigner(ctx, p, p.DPoPKey, "", o); err != nil {
@@ -75,4 +83,32 @@ func NewClient(ctx context.Context, p *Profile, o ClientOptions) (*token.Client,
 		}
 	}
 	return token.NewClient(cfg)
+}
+
+// WantsDPoP tells whether p's tokens are DPoP-bound: as its dpop entry
+// says, else when it names a DPoP key or a HelseID issuer (which, like
+// NorskHelsenett's HelseID.Library, gets a proof by default).
+func (p *Profile) WantsDPoP() bool {
+	if p.DPoP != nil {
+		return *p.DPoP
+	}
+	return p.DPoPKey != "" || token.DPoPByDefault(p.Issuer)
+}
+
+// AssertionDetails reads p's assertion_details_file (nil when there is
+// none). The error names the file and what is wrong with it, never its
+// content.
+func (p *Profile) AssertionDetails() ([]any, error) {
+	if p.AssertionDetailsFile == "" {
+		return nil, nil
+	}
+	b, err := inputfile.Read(p.AssertionDetailsFile, inputfile.MaxConfig, "a JSON file of assertion details")
+	if err != nil {
+		return nil, err
+	}
+	d, err := assertion.ParseDetails(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.AssertionDetailsFile, err)
+	}
+	return d, nil
 }

@@ -576,8 +576,14 @@ func canonicalProfile(p *Profile) *Profile {
 }
 
 func sameValue(a, b reflect.Value) bool {
-	if a.Kind() == reflect.Slice {
+	switch a.Kind() {
+	case reflect.Slice:
 		return slices.Equal(a.Interface().(StringList), b.Interface().(StringList))
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return a.Elem().Interface() == b.Elem().Interface()
 	}
 	return a.Interface() == b.Interface()
 }

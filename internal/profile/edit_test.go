@@ -162,8 +162,16 @@ func TestSaveEdits(t *testing.T) {
 		{
 			name:   "CRLF, no newline at the end",
 			src:    "profiles:\r\n  a:\r\n    key: file:a.json\r\n    dpop: true",
-			change: func(f *File) { f.Profiles["a"].DPoP = false; f.Profiles["a"].Alg = "ES256" },
+			change: func(f *File) { f.Profiles["a"].DPoP = nil; f.Profiles["a"].Alg = "ES256" },
 			want:   "profiles:\r\n  a:\r\n    key: file:a.json\r\n    alg: ES256\r\n",
+		},
+		{
+			// dpop: false is a setting (off for a HelseID issuer), not an
+			// entry to drop.
+			name:   "dpop turned off stays written",
+			src:    "profiles:\n  a:\n    issuer: https://helseid-sts.nhn.no\n    dpop: true  # bound\n",
+			change: func(f *File) { f.Profiles["a"].DPoP = new(false) },
+			want:   "profiles:\n  a:\n    issuer: https://helseid-sts.nhn.no\n    dpop: false  # bound\n",
 		},
 		{
 			name:   "word list kept a string",

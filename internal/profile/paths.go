@@ -10,12 +10,14 @@ import (
 // resolve makes the relative paths of p absolute against dir, the config
 // file's directory: the path of a file: key URI, a PKCS#11 URI's
 // pin-source=file: and module-path (when it has a slash; a bare library
-// name is left to the dynamic loader's search), and passphrase_file.
+// name is left to the dynamic loader's search), passphrase_file and
+// assertion_details_file.
 func (p *Profile) resolve(dir string) {
 	p.Key = resolveURI(p.Key, dir)
 	p.DPoPKey = resolveURI(p.DPoPKey, dir)
 	p.NextKey = resolveURI(p.NextKey, dir)
 	p.PassphraseFile = resolvePath(p.PassphraseFile, dir)
+	p.AssertionDetailsFile = resolvePath(p.AssertionDetailsFile, dir)
 }
 
 func resolvePath(p, dir string) string {
@@ -75,6 +77,7 @@ func restyle(p, w *Profile, dir string) *Profile {
 	q.DPoPKey = restyleURI(p.DPoPKey, w.DPoPKey, w.Key, dir)
 	q.NextKey = restyleURI(p.NextKey, w.NextKey, w.Key, dir)
 	q.PassphraseFile = restylePath(p.PassphraseFile, w.PassphraseFile, dir)
+	q.AssertionDetailsFile = restylePath(p.AssertionDetailsFile, w.AssertionDetailsFile, dir)
 	return q
 }
 

@@ -30,18 +30,28 @@ type Profile struct {
 	ClientID      string `yaml:"client_id,omitempty"`
 	Key           string `yaml:"key,omitempty"`
 	Alg           string `yaml:"alg,omitempty"`
-	DPoP          bool   `yaml:"dpop,omitempty"`
-	DPoPKey       string `yaml:"dpop_key,omitempty"`
+	// DPoP nil (no dpop entry) means the default: on for HelseID's
+	// issuers (token.DPoPByDefault) and with a dpop_key; dpop: false turns
+	// it off there, dpop: true on anywhere.
+	DPoP    *bool  `yaml:"dpop,omitempty"`
+	DPoPKey string `yaml:"dpop_key,omitempty"`
 	// Scopes and Resources are a YAML list, or one space-separated string.
 	Scopes    StringList `yaml:"scopes,omitempty"`
 	Resources StringList `yaml:"resources,omitempty"`
 	ParentOrg string     `yaml:"parent_org,omitempty"`
 	ChildOrg  string     `yaml:"child_org,omitempty"`
+	// SFMJournalID adds the nhn:sfm:journal-id assertion detail.
+	SFMJournalID string `yaml:"sfm_journal_id,omitempty"`
+	// AssertionDetailsFile names a JSON file of further assertion_details
+	// (one object, or an array of them), such as the trust framework's
+	// nhn:tillitsrammeverk:parameters. Relative to the config file, like
+	// passphrase_file.
+	AssertionDetailsFile string `yaml:"assertion_details_file,omitempty"`
 	// PassphraseFile names the file that holds a file key's passphrase.
 	// Load makes a relative path absolute against the config file's
 	// directory, as it does for the file paths in key URIs.
 	PassphraseFile string `yaml:"passphrase_file,omitempty"`
-	// KMSEndpoint overrides the Cloud KMS endpoint (fakes, private endpoints).
+	// KMSEndpoint overrides the Cloud KMS or AWS KMS endpoint (fakes, local-kms, private endpoints).
 	KMSEndpoint string `yaml:"kms_endpoint,omitempty"`
 	// SelvbetjeningURL is the client-secret API used for key rotation.
 	SelvbetjeningURL string `yaml:"selvbetjening_url,omitempty"`
@@ -455,6 +465,9 @@ func (p *Profile) Clone() *Profile {
 		return nil
 	}
 	c := *p
+	if p.DPoP != nil {
+		c.DPoP = new(*p.DPoP)
+	}
 	c.Scopes = slices.Clone(p.Scopes)
 	c.Resources = slices.Clone(p.Resources)
 	return &c

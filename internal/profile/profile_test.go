@@ -17,7 +17,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	f := &File{Default: "helseid-test"}
 	p := &Profile{
 		Issuer: "https://helseid-sts.test.nhn.no", ClientID: "c-1", Key: "pkcs11:token=t;object=k?pin-source=/run/pin",
-		DPoP: true, Scopes: []string{"nhn:cp-api/access-v2-dpop"}, Resources: []string{"nhn:cp-api"}, ParentOrg: "994598759",
+		DPoP: new(true), Scopes: []string{"nhn:cp-api/access-v2-dpop"}, Resources: []string{"nhn:cp-api"}, ParentOrg: "994598759",
 	}
 	if err := f.Set("helseid-test", p); err != nil {
 		t.Fatal(err)
