@@ -32,6 +32,11 @@ type Profile struct {
 	Scopes []string
 	// Backend names the key's backend for metrics ("file", "pkcs11", …).
 	Backend string
+	// KeyID is the kid (RFC 7638 thumbprint) of the key the profile signs
+	// its client assertions with, reported to authorized callers of
+	// /healthz and in the signing key metric, so a rotation can tell when
+	// no agent uses the old key any more.
+	KeyID string
 	// Fingerprint identifies the profile's settings; a reload keeps the
 	// cached tokens of profiles whose fingerprint did not change.
 	Fingerprint string
@@ -47,7 +52,10 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// ExpiryMargin: a cached token this close to expiry is not handed out
 	// (default 10 s), so callers have time to use it. For tokens that live
-	// less than twice as long, the margin is half their lifetime.
+	// less than four times as long, the margin is a quarter of their
+	// lifetime. The background refresh starts at least two margins before
+	// expiry, so the STS has a margin's time to answer before callers
+	// would wait.
 	ExpiryMargin time.Duration
 	// MaxScopeSets caps the cached scope sets (entries) per profile
 	// (default 16); a request for one more is refused with
@@ -243,6 +251,20 @@ func names(m map[string]*Profile) []string {
 	return out
 }
 
+// SigningKeys maps each served profile to the kid its key has (profiles
+// without a known kid are left out).
+func (a *Agent) SigningKeys() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]string, len(a.profiles))
+	for name, p := range a.profiles {
+		if p.KeyID != "" {
+			out[name] = p.KeyID
+		}
+	}
+	return out
+}
+
 // Profiles lists the served profile names.
 func (a *Agent) Profiles() []string {
 	a.mu.Lock()
@@ -280,9 +302,22 @@ func (a *Agent) profileLocked(name string) (*Profile, error) {
 }
 
 // margin is how long before expiry a cached token of this lifetime stops
-// being handed out: ExpiryMargin, or half the lifetime if that is less.
+// being handed out: ExpiryMargin, or a quarter of the lifetime if that is
+// less (so a short-lived token is served for most of its life).
 func (a *Agent) margin(lifetime time.Duration) time.Duration {
-	return min(a.cfg.ExpiryMargin, lifetime/2)
+	return min(a.cfg.ExpiryMargin, lifetime/4)
+}
+
+// refreshAfter is when, after a token of this lifetime arrived, its
+// background refresh starts: at RefreshAt of the lifetime (less up to 5 %
+// jitter), but no later than two margins before expiry. The STS then has
+// at least one margin to answer while the old token is still handed out,
+// so callers do not wait for it whatever the lifetime (a refresh that
+// starts only when the token stops being served makes every caller in
+// between wait). Never sooner than minRefreshInterval.
+func (a *Agent) refreshAfter(lifetime time.Duration) time.Duration {
+	next := time.Duration(float64(lifetime) * a.cfg.RefreshAt * (1 - rand.Float64()*0.05))
+	return max(min(next, lifetime-2*a.margin(lifetime)), minRefreshInterval)
 }
 
 // usable reports whether e's cached token may be handed out at now.
@@ -465,11 +500,7 @@ func (a *Agent) exchange(e *entry, f *flight) {
 	e.used = f.waiters > 0
 	f.resp, f.expiry = resp, e.expiry
 	a.cfg.Metrics.tokensIssued.WithLabelValues(p.Name).Inc()
-	// Refresh at RefreshAt of the lifetime, and in any case before the
-	// token stops being handed out.
-	next := time.Duration(float64(lifetime) * a.cfg.RefreshAt * (1 - rand.Float64()*0.05))
-	next = max(min(next, lifetime-a.margin(lifetime)), minRefreshInterval)
-	a.schedule(e, next)
+	a.schedule(e, a.refreshAfter(lifetime))
 	a.cfg.Logger.Info("token refreshed", "profile", p.Name, "scope", e.scope, "expires_in", resp.ExpiresIn, "token_type", resp.TokenType)
 }
 

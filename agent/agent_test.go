@@ -573,3 +573,53 @@ func TestTokenEndpointInvalidScopeIs400(t *testing.T) {
 		t.Fatalf("status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
+
+// An authorized /healthz and the metrics name the kid each profile signs
+// with, and follow a reload; a probe without the secret learns neither.
+func TestHealthzAndMetricsReportSigningKeys(t *testing.T) {
+	m := agent.NewMetrics()
+	a := agent.New(agent.Config{Metrics: m}, []*agent.Profile{{Name: "prod", Client: &fakeSTS{}, KeyID: "kid-old"}, {Name: "other", Client: &fakeSTS{}, KeyID: "kid-other"}})
+	defer a.Close()
+	ln, err := agent.Listen("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: a.Handler("the-secret")}
+	go srv.Serve(ln)
+	defer srv.Close()
+	get := func(path, auth string) string {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var h agent.Health
+	if err := json.Unmarshal([]byte(get("/healthz", "Bearer the-secret")), &h); err != nil || h.SigningKeys["prod"] != "kid-old" || h.SigningKeys["other"] != "kid-other" {
+		t.Fatalf("healthz with the secret: %v %+v", err, h)
+	}
+	if body := get("/healthz", ""); strings.Contains(body, "kid-") || strings.Contains(body, "signing_keys") {
+		t.Fatalf("healthz without the secret names keys: %s", body)
+	}
+	metrics := get("/metrics", "Bearer the-secret")
+	for _, w := range []string{`jwkctl_agent_signing_key_info{kid="kid-old",profile="prod"} 1`, `jwkctl_agent_signing_key_info{kid="kid-other",profile="other"} 1`} {
+		if !strings.Contains(metrics, w) {
+			t.Errorf("metrics lack %s:\n%s", w, metrics)
+		}
+	}
+	a.Reload([]*agent.Profile{{Name: "prod", Client: &fakeSTS{}, KeyID: "kid-new"}})
+	metrics = get("/metrics", "Bearer the-secret")
+	if !strings.Contains(metrics, `jwkctl_agent_signing_key_info{kid="kid-new",profile="prod"} 1`) || strings.Contains(metrics, "kid-old") || strings.Contains(metrics, "kid-other") {
+		t.Errorf("metrics after reload:\n%s", metrics)
+	}
+	h = agent.Health{}
+	if err := json.Unmarshal([]byte(get("/healthz", "Bearer the-secret")), &h); err != nil || len(h.SigningKeys) != 1 || h.SigningKeys["prod"] != "kid-new" {
+		t.Fatalf("healthz after reload: %v %+v", err, h)
+	}
+}

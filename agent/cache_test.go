@@ -192,15 +192,111 @@ func TestShortLivedTokens(t *testing.T) {
 			if r, _, err := a.Token(ctx, "p", nil); err != nil || r.AccessToken != "token-1" || sts.Calls() != 1 {
 				t.Fatalf("second, same instant: %v %v, %d STS calls", r, err, sts.Calls())
 			}
-			// The background refresh comes before the token stops being
-			// handed out (half its life), and not sooner than 1 s.
+			// The background refresh comes well before the token stops
+			// being handed out (at half its life), and not sooner than 1 s.
 			p := ft.pending()
 			if want := max(time.Duration(life)*time.Second/2, time.Second); len(p) != 1 || p[0].d > want {
 				t.Fatalf("refresh timers %v, want one within %v", p, want)
 			}
-			clk.Add(time.Duration(life) * time.Second * 6 / 10) // past the half-life margin
+			clk.Add(time.Duration(life) * time.Second * 8 / 10) // past the quarter-life margin
 			if r, _, err := a.Token(ctx, "p", nil); err != nil || r.AccessToken != "token-2" || sts.Calls() != 2 {
-				t.Fatalf("after 60%% of its life: %v %v, %d STS calls", r, err, sts.Calls())
+				t.Fatalf("after 80%% of its life: %v %v, %d STS calls", r, err, sts.Calls())
+			}
+		})
+	}
+}
+
+// slowSTS answers each exchange only when the test closes the channel the
+// call hands over on calls, so the test decides how long the STS takes on
+// the agent's clock.
+type slowSTS struct {
+	mu        sync.Mutex
+	n         int
+	expiresIn int64
+	calls     chan chan struct{}
+}
+
+func (s *slowSTS) Exchange(ctx context.Context, _ token.Request) (*token.Response, error) {
+	s.mu.Lock()
+	s.n++
+	n := s.n
+	s.mu.Unlock()
+	answer := make(chan struct{})
+	select {
+	case s.calls <- answer:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-answer:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &token.Response{AccessToken: fmt.Sprintf("token-%d", n), TokenType: "Bearer", ExpiresIn: s.expiresIn}, nil
+}
+
+func (s *slowSTS) DPoP() *assertion.DPoP { return nil }
+
+// In steady state no caller waits for the STS, whatever the token
+// lifetime (from 10 s): with an STS that takes 1 s, a caller at any
+// instant — before, at and during each background refresh — gets a cached
+// token at once. A caller whose context is already cancelled proves it:
+// had it had to wait for the exchange, it would have got its context's
+// error instead.
+func TestCallersNeverWaitForRefresh(t *testing.T) {
+	const stsTime = time.Second
+	for _, life := range []int64{10, 20, 30, 39, 40, 60, 300, 3600} {
+		t.Run(fmt.Sprint(life), func(t *testing.T) {
+			sts := &slowSTS{expiresIn: life, calls: make(chan chan struct{})}
+			a, ft, clk := newTestAgent(t, Config{}, &Profile{Name: "p", Client: sts})
+			first := make(chan error, 1)
+			go func() {
+				_, _, err := a.Token(context.Background(), "p", nil)
+				first <- err
+			}()
+			answer := <-sts.calls // nothing cached yet: this caller waits
+			clk.Add(stsTime)
+			close(answer)
+			if err := waitErr(t, first); err != nil {
+				t.Fatal(err)
+			}
+			settle(t, a)
+			noWait, cancel := context.WithCancel(context.Background())
+			cancel()
+			step := min(time.Duration(life)*time.Second/100, 100*time.Millisecond)
+			elapsed := time.Duration(0) // since the current token arrived
+			check := func(want int) {
+				t.Helper()
+				r, _, err := a.Token(noWait, "p", nil)
+				if err != nil || r.AccessToken != fmt.Sprintf("token-%d", want) {
+					t.Fatalf("%v into a %d s token's life: %v %v; want token-%d without waiting", elapsed, life, r, err, want)
+				}
+			}
+			for want := 1; want <= 4; want++ {
+				p := ft.pending()
+				if len(p) != 1 {
+					t.Fatalf("%d timers, want the one refresh", len(p))
+				}
+				due := p[0].d
+				for elapsed = 0; elapsed < due; elapsed += step {
+					check(want)
+					clk.Add(step)
+				}
+				clk.Add(due - elapsed)
+				elapsed = due
+				ft.mu.Lock()
+				p[0].done = true
+				ft.mu.Unlock()
+				p[0].f() // the refresh starts
+				answer := <-sts.calls
+				for end := elapsed + stsTime; elapsed <= end; elapsed += step {
+					check(want) // the STS is still working on it
+					clk.Add(step)
+				}
+				close(answer)
+				settle(t, a)
+				elapsed = 0
+				check(want + 1)
 			}
 		})
 	}

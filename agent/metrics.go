@@ -30,6 +30,7 @@ type Metrics struct {
 	now        func() time.Time
 	tokenDesc  *prometheus.Desc
 	keyExpDesc *prometheus.Desc
+	keyDesc    *prometheus.Desc
 }
 
 // NewMetrics makes the metrics and registers them.
@@ -52,6 +53,8 @@ func NewMetrics() *Metrics {
 			"Seconds until the cached token expires.", []string{"profile", "scope"}, nil),
 		keyExpDesc: prometheus.NewDesc("jwkctl_agent_key_expiry_seconds",
 			"Seconds until the profile's registered key expires in Selvbetjening, when known.", []string{"profile"}, nil),
+		keyDesc: prometheus.NewDesc("jwkctl_agent_signing_key_info",
+			"The kid (RFC 7638 thumbprint) of the key each profile signs with; always 1.", []string{"profile", "kid"}, nil),
 	}
 	m.Registry.MustRegister(m.tokensIssued, m.cacheHits, m.stsLatency, m.signatures, m.refreshFailures, m)
 	return m
@@ -87,9 +90,11 @@ func (m *Metrics) attach(a *Agent) {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.tokenDesc
 	ch <- m.keyExpDesc
+	ch <- m.keyDesc
 }
 
-// Collect implements prometheus.Collector: expiries as seconds from now.
+// Collect implements prometheus.Collector: expiries as seconds from now,
+// and the served profiles' signing keys.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	a, now := m.agent, m.now()
@@ -101,6 +106,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if a != nil {
 		for k, exp := range a.expiries() {
 			ch <- prometheus.MustNewConstMetric(m.tokenDesc, prometheus.GaugeValue, exp.Sub(now).Seconds(), k[0], k[1])
+		}
+		for p, kid := range a.SigningKeys() {
+			ch <- prometheus.MustNewConstMetric(m.keyDesc, prometheus.GaugeValue, 1, p, kid)
 		}
 	}
 	for p, exp := range keys {

@@ -44,9 +44,20 @@ type DPoPRequest struct {
 	Nonce       string `json:"nonce,omitempty"`
 }
 
+// Health is what GET /healthz answers. Without the secret (on TCP) it is
+// only the status, for readiness probes; an authorized caller also learns
+// the profiles and the kid each signs with.
+type Health struct {
+	Status   string   `json:"status"`
+	Profiles []string `json:"profiles,omitempty"`
+	// SigningKeys maps each profile to the kid of its key.
+	SigningKeys map[string]string `json:"signing_keys,omitempty"`
+}
+
 // Handler serves the agent's HTTP API. With a non-empty secret every
 // request except /healthz must carry "Authorization: Bearer <secret>";
-// /healthz answers without it, for probes, but then names no profiles.
+// /healthz answers without it, for probes, but then names no profiles
+// and no keys.
 func (a *Agent) Handler(secret string) http.Handler {
 	want := []byte("Bearer " + secret)
 	authorized := func(r *http.Request) bool {
@@ -56,9 +67,9 @@ func (a *Agent) Handler(secret string) http.Handler {
 	mux.HandleFunc("GET /v1/token", a.serveToken)
 	mux.HandleFunc("POST /v1/dpop", a.serveDPoP)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		body := map[string]any{"status": "ok"}
+		body := Health{Status: "ok"}
 		if authorized(r) {
-			body["profiles"] = a.Profiles()
+			body.Profiles, body.SigningKeys = a.Profiles(), a.SigningKeys()
 		}
 		writeJSON(w, http.StatusOK, body)
 	})

@@ -49,6 +49,7 @@ func App() *cli.App {
 			devCommand(),
 			quickstartCommand(),
 			serveCommand(),
+			healthCommand(),
 			rotateCommand(),
 			completionCommand(),
 		},

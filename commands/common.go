@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -47,6 +48,23 @@ func backendFlags() []cli.Flag {
 			Usage:   "Cloud KMS or AWS KMS API `ENDPOINT` (default: the cloud's own; a loopback address is spoken to without TLS, for fakes and local-kms); for azurekv: keys, a loopback https address that stands in for the vault (a test fake)",
 			EnvVars: env("kms-endpoint"),
 		},
+		kmsTimeoutFlag(),
+	}
+}
+
+// kmsTimeoutFlag is --kms-timeout, keystore.Options.KMSTimeout.
+func kmsTimeoutFlag() *cli.DurationFlag {
+	return &cli.DurationFlag{
+		Name:        "kms-timeout",
+		Usage:       "give up on a Cloud KMS operation (reading a public key, signing) that has not succeeded within `DURATION`, retries of an unavailable KMS included",
+		DefaultText: "30s",
+		EnvVars:     env("kms-timeout"),
+		Action: func(_ *cli.Context, d time.Duration) error {
+			if d < 0 {
+				return fmt.Errorf("--kms-timeout must not be negative, not %v", d)
+			}
+			return nil
+		},
 	}
 }
 
@@ -69,8 +87,9 @@ func outputFlag() *cli.StringFlag {
 // backendOptions turns the backend flags into keystore.Options.
 func backendOptions(c *cli.Context) (keystore.Options, error) {
 	opts := keystore.Options{
-		Endpoint: c.String("kms-endpoint"),
-		Log:      stderrLogger(c),
+		Endpoint:   c.String("kms-endpoint"),
+		KMSTimeout: c.Duration("kms-timeout"),
+		Log:        stderrLogger(c),
 	}
 	pass, err := passphrase(c)
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
+	"github.com/jwkctl/jwkctl/keyimport"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/keystore/awskms"
 	"github.com/jwkctl/jwkctl/keystore/file"
@@ -214,15 +216,25 @@ func keyAlg(c *cli.Context, key keystore.Key) (jose.SignatureAlgorithm, error) {
 func keysImportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "import",
-		Usage: "store an existing private JWK (e.g. one downloaded from Selvbetjening) in a backend",
-		Description: "Reads a private JWK (or a JWK Set with one key) from --from, validates it and stores it at\n" +
-			"--key. The target is never overwritten. Afterwards, delete the source file securely.\n\n" +
-			"Example:\n   jwkctl keys import --key file:keys/client.json --from ~/Downloads/private-key.json",
+		Usage: "store an existing private key (e.g. the one in a Selvbetjening download) in a backend",
+		Description: "Reads the private key in --from, validates it and stores it at --key. The target is never\n" +
+			"overwritten. Afterwards, delete the source file securely. The format is told from the content:\n\n" +
+			"   - the HelseID configuration JSON downloaded from NHN Selvbetjening (privateJwk or rsaPrivateKey)\n" +
+			"   - a private JWK, or a JWK Set (give --kid when it holds several keys)\n" +
+			"   - PEM: PKCS#1 (BEGIN RSA PRIVATE KEY), PKCS#8 (BEGIN PRIVATE KEY), SEC1 (BEGIN EC PRIVATE KEY),\n" +
+			"     encrypted PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY; give --from-passphrase-file); the\n" +
+			"     unencrypted ones in binary DER too\n" +
+			"   - a passphrase-encrypted JWE (PBES2), compact or JSON: jwkctl's encrypted key files, step's keys\n" +
+			"   - .NET RSA XML (<RSAKeyValue>)\n\n" +
+			"Keys must be RSA (2048 bits or more) or EC P-256/384/521. A UTF-8 byte order mark is fine.\n\n" +
+			"Examples:\n   jwkctl keys import --key file:keys/client.json --from ~/Downloads/HelseID-config.json\n" +
+			"   jwkctl keys import --key file:keys/client.json --from key.pem --from-passphrase-file pass.txt",
 		Flags: append([]cli.Flag{
 			keyFlag(true),
-			&cli.PathFlag{Name: "from", Usage: "private JWK `FILE` to import (or an encrypted jwkctl key file)", Required: true, EnvVars: env("from")},
+			&cli.PathFlag{Name: "from", Usage: "`FILE` holding the private key to import (any format above)", Required: true, EnvVars: env("from")},
 			&cli.PathFlag{Name: "from-passphrase-file", Usage: "read the passphrase of an encrypted --from file from `FILE`", EnvVars: env("from-passphrase-file")},
-			algFlag("JOSE `ALG` the key is for (default: the JWK's alg, else PS256 / the curve's ES alg)"),
+			&cli.StringFlag{Name: "kid", Usage: "import the key with this `KID` from a JWK Set of several", EnvVars: env("kid")},
+			algFlag("JOSE `ALG` the key is for (default: the source's alg, else PS256 / the curve's ES alg)"),
 		}, backendFlags()...),
 		Action: runKeysImport,
 	}
@@ -237,14 +249,7 @@ func runKeysImport(c *cli.Context) error {
 	if u.Scheme == keystore.SchemeFile && samePath(u.Path, from) {
 		return fmt.Errorf("--from and --key name the same file %s; import into a new file", from)
 	}
-	fi, err := os.Stat(from)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", from, errors.Unwrap(err))
-	}
-	if fi.Size() > 1<<20 {
-		return fmt.Errorf("%s is too large to be a JWK", from)
-	}
-	data, err := os.ReadFile(from)
+	data, err := inputfile.Read(from, inputfile.MaxKey, "a key file")
 	if err != nil {
 		return err
 	}
@@ -254,12 +259,22 @@ func runKeysImport(c *cli.Context) error {
 			return err
 		}
 	}
-	if file.IsEncrypted(data) && fromPass == nil {
+	kid := c.String("kid")
+	parsed, err := keyimport.Parse(data, keyimport.Options{Passphrase: fromPass, Kid: kid})
+	switch {
+	case errors.Is(err, keyimport.ErrEncrypted):
 		return fmt.Errorf("%s is an encrypted key file; give its passphrase with --from-passphrase-file", from)
+	case errors.Is(err, keyimport.ErrKid) && kid == "":
+		return fmt.Errorf("%s: %w (--kid)", from, err)
+	case err != nil:
+		return fmt.Errorf("%s: %w", from, err)
 	}
-	priv, alg, srcKid, err := file.ParseKeyFile(data, fromPass, from)
-	if err != nil {
-		return err
+	priv, alg, srcKid := parsed.Private, parsed.Alg, parsed.Kid
+	client := ""
+	if parsed.Format == keyimport.FormatDownload {
+		if d, err := keyimport.ParseDownload(data); err == nil {
+			client = fmt.Sprintf(" (client %s)", d.ClientID)
+		}
 	}
 	if s := c.String("alg"); s != "" {
 		if alg, err = signer.ParseAlg(s); err != nil {
@@ -281,6 +296,15 @@ func runKeysImport(c *cli.Context) error {
 	key, err := keystore.Import(c.Context, keystore.ImportRequest{URI: u, Private: priv, Alg: alg, Options: opts})
 	if err != nil {
 		return err
+	}
+	// Said once the import has worked, so a failed one prints one line.
+	article := "a"
+	if strings.IndexByte("aeiou", parsed.Format[0]) >= 0 {
+		article = "an"
+	}
+	fmt.Fprintf(c.App.ErrWriter, "read %s %s %s key from %s%s\n", article, parsed.Format, parsed.Spec(), from, client)
+	for _, w := range parsed.Warnings {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
 	}
 	jwk, err := printPublicJWK(c, key, alg)
 	if err != nil {

@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jwkctl/jwkctl/internal/loopback"
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/rotation"
@@ -38,6 +40,8 @@ func rotateCommand() *cli.Command {
 		&cli.BoolFlag{Name: "force-retire", Usage: "retire before the overlap has passed", EnvVars: env("force-retire")},
 		&cli.StringFlag{Name: "retire-by", Value: "delete", Usage: "how to retire the old key: `delete` it, or disable it (KMS and PKCS#11 keys; undo with jwkctl keys enable)", EnvVars: env("retire-by")},
 		&cli.BoolFlag{Name: "yes", Usage: "confirm retiring the old key without asking", EnvVars: env("yes")},
+		&cli.StringSliceFlag{Name: "agents", Usage: "before retiring, ask the jwkctl agent at `ADDR` (unix:/path.sock, a socket path, or a loopback 127.0.0.1:PORT / http://127.0.0.1:PORT; repeatable) which key each of its profiles signs with, and keep the old key while any signs with it or cannot be asked (unreachable: only --force-retire goes on)", EnvVars: env("agents")},
+		&cli.PathFlag{Name: "agent-secret-file", Usage: "bearer secret `FILE` of the TCP agents named by --agents (their --secret-file)", EnvVars: env("agent-secret-file")},
 	}
 	return &cli.Command{
 		Name:  "rotate",
@@ -45,10 +49,15 @@ func rotateCommand() *cli.Command {
 		Description: "A rotation runs as journaled steps: plan → generate → self-test → upload → confirm\n" +
 			"(a canary token with the new key) → activate (the profile switches) → retire (the old\n" +
 			"key is deleted, after an overlap, only when asked). If anything fails, fix the cause and\n" +
-			"run `jwkctl rotate resume`: no step is done twice. See docs/rotation.md.",
+			"run `jwkctl rotate resume`: no step is done twice.\n\n" +
+			"For several hosts: `rotate run --no-activate` stops before the switch and prints the new key\n" +
+			"as JSON; roll it out, `rotate activate`, and retire with `--agents` so that no agent still\n" +
+			"signs with the old key. See docs/rotation.md.",
 		Subcommands: []*cli.Command{
 			{Name: "plan", Usage: "record a rotation without doing it", Flags: common(planFlags...), Action: runRotatePlan},
-			{Name: "run", Usage: "plan (unless planned) and rotate up to activation", Flags: common(append(planFlags, retireFlags...)...), Action: runRotateRun},
+			{Name: "run", Usage: "plan (unless planned) and rotate up to activation", Flags: common(append(append(planFlags, retireFlags...),
+				&cli.BoolFlag{Name: "no-activate", Usage: "stop after the canary token with the new key, leave the profile as it is, and print the new key's URI and kid as JSON for configuration management; finish with rotate activate once every host uses it", EnvVars: env("no-activate")})...), Action: runRotateRun},
+			{Name: "activate", Usage: "switch the profile to the new key of a rotation held by run --no-activate (once the hosts use it)", Flags: common(), Action: runRotateActivate},
 			{Name: "resume", Usage: "carry on an interrupted or planned rotation", Flags: common(retireFlags...), Action: runRotateResume},
 			{Name: "status", Usage: "show where a rotation stands", Flags: common(outputFlag()), Action: runRotateStatus},
 			{Name: "abort", Usage: "drop a rotation's journal (keys are left; it says what to clean up)", Flags: common(&cli.BoolFlag{Name: "yes", Usage: "do not ask", EnvVars: env("yes")}), Action: runRotateAbort},
@@ -90,7 +99,7 @@ func rotationRunner(c *cli.Context) (*rotation.Runner, error) {
 		return nil, err
 	}
 	return &rotation.Runner{
-		Store: rotation.Store{Dir: dir}, ConfigPath: cfg, Profile: c.String("profile"),
+		Store: rotation.Store{Dir: dir, Log: opts.Log}, ConfigPath: cfg, Profile: c.String("profile"),
 		Backend: opts, Log: opts.Log,
 	}, nil
 }
@@ -119,6 +128,13 @@ func runRotatePlan(c *cli.Context) error {
 }
 
 func runRotateRun(c *cli.Context) error {
+	if c.Bool("no-activate") {
+		for _, name := range []string{"retire", "force-retire", "agents"} {
+			if c.IsSet(name) {
+				return cli.Exit(fmt.Sprintf("--no-activate stops before activation, so --%s (or %s) cannot go with it: retire later with jwkctl rotate resume --retire", name, flagEnv(c, name)), ExitUsage)
+			}
+		}
+	}
 	r, err := rotationRunner(c)
 	if err != nil {
 		return err
@@ -148,7 +164,115 @@ func runRotateRun(c *cli.Context) error {
 	} else {
 		return err
 	}
+	if c.Bool("no-activate") {
+		return hold(c, r)
+	}
 	return resume(c, r)
+}
+
+// heldKey is what rotate run --no-activate prints for configuration
+// management: the new key to roll out, and what it replaces.
+type heldKey struct {
+	Profile  string `json:"profile"`
+	ClientID string `json:"client_id"`
+	Issuer   string `json:"issuer"`
+	Step     string `json:"step"`
+	NewKey   string `json:"new_key"`
+	NewKid   string `json:"new_kid"`
+	Alg      string `json:"alg"`
+	OldKey   string `json:"old_key"`
+	OldKid   string `json:"old_kid,omitempty"`
+	// Overlap counts from activation: OverlapEndsEarliest is when it
+	// would end if the profile were activated now.
+	Overlap             string     `json:"overlap"`
+	OverlapEndsEarliest time.Time  `json:"overlap_ends_earliest"`
+	RegisteredUntil     *time.Time `json:"registered_until,omitempty"`
+}
+
+// hold carries the rotation to the canary and prints the new key as JSON
+// on stdout (and nothing else there).
+func hold(c *cli.Context, r *rotation.Runner) error {
+	j, err := r.Hold(c.Context)
+	if err != nil {
+		if j != nil && !errors.Is(err, rotation.ErrAlreadyActivated) {
+			return fmt.Errorf("%w (the journal is at step %s; fix the cause and run jwkctl rotate run --no-activate --profile %s again)", err, j.Step, profile.ShellQuote(r.Profile))
+		}
+		return err
+	}
+	out := heldKey{Profile: j.Profile, ClientID: j.ClientID, Issuer: j.Issuer, Step: string(j.Step), NewKey: redactURI(j.NewKey), NewKid: j.NewKid, Alg: j.Alg,
+		OldKey: redactURI(j.CurrentKey), OldKid: j.CurrentKid, Overlap: j.Overlap.String(), OverlapEndsEarliest: time.Now().Add(j.Overlap.Duration).UTC().Truncate(time.Second),
+		RegisteredUntil: j.Expiration}
+	if err := writeJSON(c.App.Writer, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "held before activation: switch every host of profile %s to %s (kid %s), then jwkctl rotate activate --profile %s\n",
+		j.Profile, redactURI(j.NewKey), j.NewKid, profile.ShellQuote(j.Profile))
+	return nil
+}
+
+func runRotateActivate(c *cli.Context) error {
+	r, err := rotationRunner(c)
+	if err != nil {
+		return err
+	}
+	j, err := r.Activate(c.Context)
+	if j != nil && (err == nil || !errors.Is(err, rotation.ErrNotConfirmed)) {
+		printJournal(c, r, j)
+	}
+	if err != nil {
+		if j != nil && !errors.Is(err, rotation.ErrNotConfirmed) {
+			return fmt.Errorf("%w (the journal is at step %s; fix the cause and run jwkctl rotate activate --profile %s)", err, j.Step, profile.ShellQuote(r.Profile))
+		}
+		return err
+	}
+	if !j.Step.Done(rotation.Retired) {
+		fmt.Fprintf(c.App.ErrWriter, "activated; after the overlap (%v), retire the old key with jwkctl rotate resume --profile %s --retire --agents ADDR… (every agent that served the profile)\n",
+			j.Overlap.Duration, profile.ShellQuote(r.Profile))
+	}
+	return nil
+}
+
+// agentAddr turns an --agents value into a token.AgentSource address:
+// unix:/path, a socket path, 127.0.0.1:PORT, or http://127.0.0.1:PORT.
+func agentAddr(v string) (string, error) {
+	switch {
+	case strings.HasPrefix(v, "unix:"):
+		return v, nil
+	case filepath.IsAbs(v) || strings.HasPrefix(v, "./"):
+		return "unix:" + v, nil
+	}
+	if rest, ok := strings.CutPrefix(v, "http://"); ok {
+		rest = strings.TrimSuffix(rest, "/")
+		if strings.ContainsAny(rest, "/?#@") {
+			return "", fmt.Errorf("--agents %s: give the agent's address only (http://127.0.0.1:PORT), no path", v)
+		}
+		v = rest
+	}
+	host, _, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", fmt.Errorf("--agents %s: want unix:/path.sock, a socket path, or a loopback 127.0.0.1:PORT", v)
+	}
+	if !loopback.Host(host) {
+		// The agent's bearer secret goes over plain http.
+		return "", fmt.Errorf("--agents %s: an agent listens on loopback only (127.0.0.1, [::1]); reach one on another host through its socket over SSH", v)
+	}
+	return v, nil
+}
+
+// rotationAgents are the --agents, split on commas and blanks too (one
+// JWKCTL_AGENTS for several).
+func rotationAgents(c *cli.Context) ([]rotation.Agent, error) {
+	var out []rotation.Agent
+	for _, v := range c.StringSlice("agents") {
+		for _, a := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
+			addr, err := agentAddr(a)
+			if err != nil {
+				return nil, cli.Exit(err.Error(), ExitUsage)
+			}
+			out = append(out, rotation.Agent{Addr: addr, SecretFile: c.Path("agent-secret-file")})
+		}
+	}
+	return out, nil
 }
 
 func runRotateResume(c *cli.Context) error {
@@ -161,6 +285,14 @@ func runRotateResume(c *cli.Context) error {
 
 func resume(c *cli.Context, r *rotation.Runner) error {
 	through := rotation.Activated
+	agents, err := rotationAgents(c)
+	if err != nil {
+		return err
+	}
+	if len(agents) > 0 && !c.Bool("retire") && !c.Bool("force-retire") {
+		return cli.Exit("--agents are asked before a retire: give --retire (or --force-retire) with it", ExitUsage)
+	}
+	r.Agents = agents
 	if c.Bool("retire") || c.Bool("force-retire") {
 		j, err := r.Store.Load(r.Profile)
 		if err != nil {
@@ -186,7 +318,19 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 		// than ask a question that changes nothing.
 		if j.ActivatedAt != nil && !c.Bool("force-retire") {
 			if until := j.ActivatedAt.Add(j.Overlap.Duration); time.Now().Before(until) {
-				return &rotation.OverlapError{Profile: r.Profile, Until: until, Overlap: j.Overlap.Duration, Disable: r.DisableOld}
+				return keptInOverlap(c, &rotation.OverlapError{Profile: r.Profile, Until: until, Overlap: j.Overlap.Duration, Disable: r.DisableOld})
+			}
+		}
+		// An agent on the old key, or one that cannot be asked, is told
+		// before the question too (the retire asks again, right before the
+		// key goes).
+		if j.Step.Done(rotation.Activated) && !j.Step.Done(rotation.Retired) {
+			notes, err := r.CheckAgents(c.Context, j, c.Bool("force-retire"))
+			if err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintln(c.App.ErrWriter, n)
 			}
 		}
 		if !c.Bool("yes") {
@@ -200,12 +344,23 @@ func resume(c *cli.Context, r *rotation.Runner) error {
 	if j != nil {
 		printJournal(c, r, j)
 	}
+	if errors.Is(err, rotation.ErrOverlap) {
+		return keptInOverlap(c, err)
+	}
 	if err != nil {
-		if j != nil && !errors.Is(err, rotation.ErrOverlap) {
+		if j != nil {
 			return fmt.Errorf("%w (the journal is at step %s; fix the cause and run jwkctl rotate resume --profile %s)", err, j.Step, profile.ShellQuote(r.Profile))
 		}
 		return err
 	}
+	return nil
+}
+
+// keptInOverlap reports a retire asked for inside the overlap: not a
+// failure (exit 0), so a daily job asking to retire stays quiet until the
+// old key may go; one line on stderr says until when.
+func keptInOverlap(c *cli.Context, err error) error {
+	fmt.Fprintln(c.App.ErrWriter, err.Error())
 	return nil
 }
 
@@ -272,6 +427,12 @@ func printJournal(c *cli.Context, r *rotation.Runner, j *rotation.Journal) {
 		fmt.Fprintf(tw, "new kid\t%s\n", j.NewKid)
 	}
 	fmt.Fprintf(tw, "profile uses\t%s\n", inUse(r, j))
+	switch {
+	case j.HeldForRollout && !j.Step.Done(rotation.Activated):
+		fmt.Fprintf(tw, "next\tswitch every host to the new key, then jwkctl rotate activate --profile %s\n", profile.ShellQuote(j.Profile))
+	case j.ActivatedAt != nil && j.RetiredAt == nil:
+		fmt.Fprintf(tw, "old key kept until\t%s (then jwkctl rotate resume --retire)\n", j.ActivatedAt.Add(j.Overlap.Duration).Format(time.RFC3339))
+	}
 	if j.Expiration != nil {
 		fmt.Fprintf(tw, "registered until\t%s\n", j.Expiration.Format(time.DateOnly))
 	}

@@ -77,7 +77,7 @@ func TestRotateAndExpiryCLI(t *testing.T) {
 	// Inside the overlap nothing is asked: it says until when the old key
 	// stays. (Past it, retiring needs confirmation: see --force-retire below.)
 	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--retire")
-	if code == 0 || !strings.Contains(errOut, "the old key stays until") || strings.Contains(errOut, "confirmation") {
+	if code != 0 || !strings.Contains(errOut, "the old key stays until") || strings.Contains(errOut, "confirmation") {
 		t.Fatalf("retire inside the overlap without --yes: %d %s", code, errOut)
 	}
 	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--force-retire")
@@ -85,7 +85,7 @@ func TestRotateAndExpiryCLI(t *testing.T) {
 		t.Fatalf("force-retire without --yes: %d %s", code, errOut)
 	}
 	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "prod", "--retire", "--yes")
-	if code == 0 || !strings.Contains(errOut, "overlap") {
+	if code != 0 || !strings.Contains(errOut, "overlap") {
 		t.Fatalf("retire inside the overlap: %d %s", code, errOut)
 	}
 	// A file key can only be deleted; a mistyped mode is a usage error.
@@ -428,16 +428,18 @@ func TestRotateRehearsalKeepsConfigAndExplainsOverlap(t *testing.T) {
 		t.Errorf("status calls a key current after the switch:\n%s", out)
 	}
 
-	_, errOut, code = runCLI(t, "rotate", "resume", "--profile", "demo", "--retire", "--yes")
-	if code == 0 || strings.Count(errOut, "\n") != 1 {
-		t.Fatalf("retire inside the overlap: %d %q", code, errOut)
+	// Not a failure: a daily cron job asking to retire stays quiet (exit
+	// 0) until the overlap has passed.
+	out, errOut, code = runCLI(t, "rotate", "resume", "--profile", "demo", "--retire", "--yes")
+	if code != 0 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "the old key stays until ") {
+		t.Fatalf("retire inside the overlap: %d %q %q", code, out, errOut)
 	}
-	for _, w := range []string{"jwkctl: the old key stays until ", " (overlap 1m0s); run jwkctl rotate resume --profile demo --retire after that, or jwkctl rotate resume --profile demo --force-retire to retire it now\n"} {
+	for _, w := range []string{"the old key stays until ", " (overlap 1m0s); run jwkctl rotate resume --profile demo --retire after that, or jwkctl rotate resume --profile demo --force-retire to retire it now\n"} {
 		if !strings.Contains(errOut, w) {
 			t.Errorf("overlap error lacks %q: %s", w, errOut)
 		}
 	}
-	for _, bad := range []string{"step retired", "rotation:", "fix the cause"} {
+	for _, bad := range []string{"step retired", "rotation:", "fix the cause", "jwkctl: "} {
 		if strings.Contains(errOut, bad) {
 			t.Errorf("overlap error says %q: %s", bad, errOut)
 		}
@@ -541,5 +543,58 @@ func TestRotateOverlapZeroCLI(t *testing.T) {
 	rotateSetup(t, nil)
 	if out, errOut, code := runCLI(t, "rotate", "run", "--profile", "prod", "--overlap", "0", "--retire", "--yes"); code != 0 || !strings.Contains(out, "retired") {
 		t.Fatalf("run --overlap 0 --retire: %d\n%s%s", code, out, errOut)
+	}
+}
+
+// A damaged journal ({} or null, an unknown step) is one line naming the
+// file and the way out; nothing is carried out from it (an unknown step
+// once restarted the rotation from plan), and rotate abort drops it.
+func TestRotateDamagedJournalCLI(t *testing.T) {
+	rotateSetup(t, nil)
+	if _, errOut, code := runCLI(t, "rotate", "plan", "--profile", "prod"); code != 0 {
+		t.Fatal(errOut)
+	}
+	dir := os.Getenv("JWKCTL_JOURNAL_DIR")
+	journals, _ := filepath.Glob(filepath.Join(dir, "prod.*.json"))
+	if len(journals) != 1 {
+		t.Fatalf("journals: %q", journals)
+	}
+	planned, _ := os.ReadFile(journals[0])
+	bogus := strings.Replace(string(planned), `"step": "planned"`, `"step": "bogus"`, 1)
+	for _, content := range []string{"{}", "null", bogus} {
+		os.WriteFile(journals[0], []byte(content), 0o600)
+		for _, cmd := range []string{"resume", "run", "status"} {
+			out, errOut, code := runCLI(t, "rotate", cmd, "--profile", "prod")
+			if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "damaged journal "+journals[0]) ||
+				!strings.Contains(errOut, "jwkctl rotate abort --profile prod") || strings.Contains(errOut, "another profile") {
+				t.Fatalf("rotate %s with journal %.20q: %d\n%s%s", cmd, content, code, out, errOut)
+			}
+		}
+		if b, _ := os.ReadFile(journals[0]); string(b) != content {
+			t.Fatalf("the damaged journal was rewritten:\n%s", b)
+		}
+		if keys, _ := filepath.Glob(filepath.Join(filepath.Dir(os.Getenv("JWKCTL_CONFIG")), "client-*.json")); len(keys) != 0 {
+			t.Fatalf("a key was generated from a damaged journal: %q", keys)
+		}
+	}
+	_, errOut, code := runCLI(t, "rotate", "abort", "--profile", "prod", "--yes")
+	if code != 0 || !strings.Contains(errOut, "removed the journal "+journals[0]) || !strings.Contains(errOut, "keys expiry --profile prod") {
+		t.Fatalf("abort of a damaged journal: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "rotate", "status", "--profile", "prod"); code == 0 || !strings.Contains(errOut, "no rotation in progress") {
+		t.Fatalf("status after abort: %d %s", code, errOut)
+	}
+}
+
+// rotate run --retire with an overlap activates and then, inside the
+// overlap, says until when the old key stays: exit 0, the old key kept.
+func TestRotateRunRetireInsideOverlapCLI(t *testing.T) {
+	_, old := rotateSetup(t, nil)
+	out, errOut, code := runCLI(t, "rotate", "run", "--profile", "prod", "--retire", "--yes")
+	if code != 0 || !strings.Contains(out, "activated") || !strings.Contains(errOut, "the old key stays until ") || strings.Contains(errOut, "jwkctl: ") {
+		t.Fatalf("run --retire with the default overlap: %d\n%s%s", code, out, errOut)
+	}
+	if _, err := keystore.Open(t.Context(), old, keystore.Options{}); err != nil {
+		t.Fatalf("the old key inside the overlap: %v", err)
 	}
 }

@@ -53,6 +53,7 @@ func profileFlagsForServe() []cli.Flag {
 		&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "serve profile `NAME` (repeatable, or a comma-separated list; default: every profile in the file)", EnvVars: env("profile")},
 		&cli.PathFlag{Name: "config", Usage: "profiles `FILE` (default $JWKCTL_CONFIG, else ~/.config/jwkctl/config.yaml)", EnvVars: env("config")},
 		&cli.StringFlag{Name: "kms-endpoint", Usage: "Cloud KMS or AWS KMS API `ENDPOINT` for profiles that do not set one", EnvVars: env("kms-endpoint")},
+		kmsTimeoutFlag(),
 		backendFlags()[0], // --passphrase-file, for file keys of profiles without passphrase_file
 	}
 }
@@ -83,7 +84,7 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	base := keystore.Options{Endpoint: c.String("kms-endpoint"), Passphrase: pass, Log: log}
+	base := keystore.Options{Endpoint: c.String("kms-endpoint"), KMSTimeout: c.Duration("kms-timeout"), Passphrase: pass, Log: log}
 	metrics := agent.NewMetrics()
 	load := func(ctx context.Context) ([]*agent.Profile, error) {
 		return loadAgentProfiles(ctx, path, servedProfiles(c), base, metrics, log)
@@ -212,7 +213,7 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 		if u, err := keystore.Parse(p.Key); err == nil {
 			backend = u.Scheme
 		}
-		out = append(out, &agent.Profile{Name: name, Client: client, Scopes: p.Scopes, Backend: backend, Fingerprint: hex.EncodeToString(sum[:])})
+		out = append(out, &agent.Profile{Name: name, Client: client, Scopes: p.Scopes, Backend: backend, KeyID: client.KeyID(), Fingerprint: hex.EncodeToString(sum[:])})
 	}
 	return out, nil
 }

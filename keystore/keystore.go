@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -101,6 +102,10 @@ type Options struct {
 	// ProtectionLevel is where a new Cloud KMS or Key Vault key lives:
 	// "software" (default) or "hsm".
 	ProtectionLevel string
+	// KMSTimeout is how long one Cloud KMS operation (reading a public
+	// key, signing) may take, retries of an unavailable KMS included.
+	// Zero means 30 s.
+	KMSTimeout time.Duration
 	// Log receives warnings and progress. Nil discards them. Never given a
 	// secret.
 	Log *slog.Logger

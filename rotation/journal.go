@@ -1,17 +1,24 @@
 package rotation
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/inputfile"
+	"github.com/jwkctl/jwkctl/internal/profile"
+	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/signer"
 )
 
 // Step is how far a rotation has come. Each step's side effect is done at
@@ -74,7 +81,11 @@ type Journal struct {
 	NewPublicJWK      json.RawMessage `json:"new_public_jwk,omitempty"`
 	Expiration        *time.Time      `json:"expiration,omitempty"`
 	Overlap           Duration        `json:"overlap"`
-	ActivatedAt       *time.Time      `json:"activated_at,omitempty"`
+	// HeldForRollout: the rotation stopped after the canary on purpose
+	// (rotate run --no-activate), for configuration management to switch
+	// every host to the new key; rotate activate or resume carries it on.
+	HeldForRollout bool       `json:"held_for_rollout,omitempty"`
+	ActivatedAt    *time.Time `json:"activated_at,omitempty"`
 	// RetireStartedAt is set, and saved, once the old key's kid was
 	// checked and right before it is deleted or disabled: only then may a
 	// resumed retire take a missing old key for one it removed itself.
@@ -126,7 +137,11 @@ var ErrOtherProfile = errors.New("rotation: the journal belongs to another profi
 // case-insensitive file system). Older versions named them "NAME.json";
 // such a journal is still found, and moved to the new name at the next
 // save.
-type Store struct{ Dir string }
+type Store struct {
+	Dir string
+	// Log, if set, gets warnings: a journal that others can read.
+	Log *slog.Logger
+}
 
 func (s Store) path(profile string) string { return filepath.Join(s.Dir, fileName(profile)+".json") }
 func (s Store) lockPath(profile string) string {
@@ -175,20 +190,140 @@ func checkProfileName(profile string) error {
 	return nil
 }
 
-// errDamaged: a journal file that is not valid JSON.
-var errDamaged = errors.New("damaged")
+// ErrDamaged: a journal file that is no rotation's record: not JSON,
+// empty or null, an unknown step or version, or without a field its step
+// needs. Nothing is carried out from it.
+var ErrDamaged = errors.New("rotation: damaged journal")
 
-// readJournal reads and parses one journal file.
-func readJournal(p string) (*Journal, error) {
-	b, err := os.ReadFile(p)
+// ErrInsecureJournal: a journal file that others can change (group or
+// others may write it, or someone other than the current user or root
+// owns it). Whoever can change it can point a retire at another key, so it
+// is refused, as such a config file is.
+var ErrInsecureJournal = errors.New("rotation: insecure journal")
+
+// maxJournal caps a journal file's size: a journal is a few KiB.
+const maxJournal = 1 << 20
+
+// journalError is a journal file that cannot be carried on: it names the
+// file, what is wrong, and how to recover.
+type journalError struct {
+	kind   error // ErrDamaged or ErrInsecureJournal
+	path   string
+	reason string
+	// profile is the profile whose `rotate abort` removes the file, or ""
+	// when none does (then the fix is to remove it by hand).
+	profile string
+}
+
+func (e *journalError) Error() string {
+	drop := "jwkctl rotate abort --profile " + profile.ShellQuote(e.profile) + " (keys are left where they are)"
+	check := "jwkctl keys expiry --profile " + profile.ShellQuote(e.profile)
+	if e.profile == "" {
+		drop, check = "rm "+profile.ShellQuote(e.path), "jwkctl keys expiry --profile NAME"
+	}
+	if e.kind == ErrInsecureJournal {
+		return fmt.Sprintf("%v %s: %s; nothing was done. Check that it records your rotation (cat %s; its current_key and new_key with their kids, against jwkctl keys public --key URI and %s), then chmod 600 %s and carry on, or drop it with %s",
+			e.kind, e.path, e.reason, profile.ShellQuote(e.path), check, profile.ShellQuote(e.path), drop)
+	}
+	return fmt.Sprintf("%v %s: %s; nothing was done, and it cannot tell what its rotation left. Check the keys by hand (%s lists the registered kids; jwkctl keys list --key URI what is in a backend), then drop it with %s and plan again",
+		e.kind, e.path, e.reason, check, drop)
+}
+
+func (e *journalError) Unwrap() error { return e.kind }
+
+// readJournal reads, checks and parses one journal file. abortAs is the
+// profile whose `rotate abort` removes this file, for the message of a
+// journal that cannot be carried on ("" when none does).
+func (s Store) readJournal(p, abortAs string) (*Journal, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("rotation: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("rotation: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &journalError{kind: ErrDamaged, path: p, reason: "it is not a regular file", profile: abortAs}
+	}
+	insecure, readable := checkJournalMode(fi)
+	if insecure != "" {
+		return nil, &journalError{kind: ErrInsecureJournal, path: p, reason: insecure, profile: abortAs}
+	}
+	if readable && s.Log != nil {
+		s.Log.Warn(fmt.Sprintf("rotation journal %s can be read by others (mode %04o); it holds no secrets, but jwkctl writes journals 0600: chmod 600 %s", p, fi.Mode().Perm(), profile.ShellQuote(p)))
+	}
+	b, err := inputfile.ReadFrom(f, p, maxJournal, "a rotation journal")
 	if err != nil {
 		return nil, fmt.Errorf("rotation: %w", err)
 	}
 	var j Journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("rotation: journal %s is %w: %v", p, errDamaged, err)
+		return nil, &journalError{kind: ErrDamaged, path: p, reason: "it is not JSON (" + err.Error() + ")", profile: abortAs}
+	}
+	if reason := j.check(b); reason != "" {
+		return nil, &journalError{kind: ErrDamaged, path: p, reason: reason, profile: abortAs}
 	}
 	return &j, nil
+}
+
+// check says what makes a parsed journal unfit to carry on, or "". raw
+// is the file's content.
+func (j *Journal) check(raw []byte) string {
+	if t := bytes.TrimSpace(raw); string(t) == "null" || j.Version == 0 && j.Profile == "" && j.Step == "" {
+		return "it records no rotation (empty or null)"
+	}
+	if j.Version != 1 {
+		return fmt.Sprintf("it is version %d, and this jwkctl knows version 1 only (was it written by a newer jwkctl?)", j.Version)
+	}
+	if j.Step.index() < 0 {
+		names := make([]string, len(order))
+		for i, o := range order {
+			names[i] = string(o)
+		}
+		return fmt.Sprintf("unknown step %q (a rotation is at one of %s)", j.Step, strings.Join(names, ", "))
+	}
+	var missing []string
+	need := func(field string, ok bool) {
+		if !ok {
+			missing = append(missing, field)
+		}
+	}
+	need("profile", j.Profile != "")
+	need("client_id", j.ClientID != "")
+	need("issuer", j.Issuer != "")
+	need("selvbetjening_endpoint", j.Endpoint != "")
+	need("current_key", j.CurrentKey != "")
+	need("new_key", j.NewKey != "")
+	need("alg", j.Alg != "")
+	if j.Step.Done(Generated) {
+		need("new_kid", j.NewKid != "")
+		need("new_public_jwk", len(j.NewPublicJWK) > 0)
+	}
+	if j.Step.Done(Activated) {
+		need("activated_at", j.ActivatedAt != nil)
+	}
+	if j.Step.Done(Retired) {
+		need("retired_at", j.RetiredAt != nil)
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("at step %s it lacks %s", j.Step, strings.Join(missing, ", "))
+	}
+	for _, k := range []struct{ field, uri string }{{"current_key", j.CurrentKey}, {"new_key", j.NewKey}} {
+		if _, err := keystore.Parse(k.uri); err != nil {
+			return fmt.Sprintf("its %s is not a key URI", k.field)
+		}
+	}
+	if _, err := signer.ParseAlg(j.Alg); err != nil {
+		return fmt.Sprintf("its alg %q is not a signing algorithm", j.Alg)
+	}
+	if j.Step.Done(Generated) {
+		if jwk, err := j.publicJWK(); err != nil || jwk.KeyID != j.NewKid {
+			return fmt.Sprintf("its new_public_jwk is not the public key of new_kid %s", j.NewKid)
+		}
+	}
+	return ""
 }
 
 // Load reads a profile's journal. A journal kept under the name of an
@@ -199,7 +334,7 @@ func (s Store) Load(profile string) (*Journal, error) {
 		return nil, err
 	}
 	p := s.path(profile)
-	j, err := readJournal(p)
+	j, err := s.readJournal(p, profile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s.loadLegacy(profile)
 	}
@@ -216,7 +351,9 @@ func (s Store) Load(profile string) (*Journal, error) {
 // may be another profile's whose name maps to the same old name ("a b"
 // and "a_b"): then this profile has no journal.
 func (s Store) loadLegacy(profile string) (*Journal, error) {
-	j, err := readJournal(s.legacyPath(profile))
+	// A damaged file under the old name may be another profile's: it is
+	// removed by hand, not by this profile's abort.
+	j, err := s.readJournal(s.legacyPath(profile), "")
 	if errors.Is(err, fs.ErrNotExist) || err == nil && j.Profile != profile {
 		return nil, fmt.Errorf("%w for profile %s", ErrNoJournal, profile)
 	}
@@ -234,8 +371,8 @@ func (s Store) removeLegacy(profile string) error {
 	if lp == s.path(profile) {
 		return nil
 	}
-	j, err := readJournal(lp)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errDamaged) {
+	j, err := s.readJournal(lp, "")
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrDamaged) || errors.Is(err, ErrInsecureJournal) {
 		return nil
 	}
 	if err != nil {
@@ -331,6 +468,27 @@ func (s Store) Remove(profile string) error {
 	return s.removeLegacy(profile)
 }
 
+// abortableAs is the profile whose `rotate abort` removes the journal
+// file p: the profile the file names, if p is that profile's journal
+// name; else "". It reads the file without checking it, only to name a
+// command in a message.
+func abortableAs(p string) string {
+	b, err := inputfile.Read(p, maxJournal, "a rotation journal")
+	if err != nil {
+		return ""
+	}
+	var named struct {
+		Profile string `json:"profile"`
+	}
+	if json.Unmarshal(b, &named) != nil || named.Profile == "" {
+		return ""
+	}
+	if filepath.Base(p) != fileName(named.Profile)+".json" {
+		return ""
+	}
+	return named.Profile
+}
+
 // List reads every journal in the store, of every profile, whatever its
 // name, under the new names and the old. A journal that cannot be read is
 // an error: it may belong to a running rotation.
@@ -349,7 +507,7 @@ func (s Store) List() ([]*Journal, error) {
 			continue
 		}
 		p := filepath.Join(s.Dir, name)
-		j, err := readJournal(p)
+		j, err := s.readJournal(p, abortableAs(p))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed since ReadDir
 		}

@@ -1,6 +1,9 @@
 package rotation
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"os"
@@ -9,6 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/signer"
 )
 
 // flockPlatform: the lock is a flock(2), released by the kernel when its
@@ -97,9 +105,31 @@ func TestRotationLockRaceOnStaleLock(t *testing.T) {
 	}
 }
 
+// testJournal is a complete journal of profile at step: every field that
+// step needs is there.
 func testJournal(profile string, step Step) *Journal {
-	return &Journal{Version: 1, Profile: profile, ClientID: "client of " + profile, Issuer: "https://sts.example", Step: step}
+	j := &Journal{Version: 1, Profile: profile, ClientID: "client of " + profile, Issuer: "https://sts.example",
+		Endpoint: "https://sts.example/v1/client-secret", Step: step, CurrentKey: "file:///keys/old.json", CurrentKid: "old-kid",
+		NewKey: "file:///keys/new.json", Alg: "ES256", Overlap: Duration{DefaultOverlap}}
+	if step.Done(Generated) {
+		jwk, err := signer.PublicJWK(&testECKey.PublicKey, jose.ES256)
+		if err != nil {
+			panic(err)
+		}
+		j.NewKid = jwk.KeyID
+		j.NewPublicJWK, _ = json.Marshal(jwk)
+	}
+	at := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	if step.Done(Activated) {
+		j.ActivatedAt = &at
+	}
+	if step.Done(Retired) {
+		j.RetireStartedAt, j.RetiredAt = &at, &at
+	}
+	return j
 }
+
+var testECKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 
 func listedProfiles(t *testing.T, s Store) []string {
 	t.Helper()
@@ -242,5 +272,95 @@ func TestRotationJournalLegacyName(t *testing.T) {
 	}
 	if j, err := s.Load("a b"); err != nil || j.Step != Uploaded {
 		t.Fatalf("removing a_b removed a b's old journal: %v", err)
+	}
+}
+
+// A journal file that is no rotation's record is damaged, never "another
+// profile's" nor a rotation to restart: empty, null, an unknown step, a
+// field its step needs missing. The error names the file and how to
+// recover, and nothing is carried out.
+func TestRotationJournalStrict(t *testing.T) {
+	complete := func(step Step, edit func(m map[string]any)) string {
+		b, _ := json.Marshal(testJournal("prod", step))
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		edit(m)
+		b, _ = json.Marshal(m)
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"empty object", "{}", "records no rotation"},
+		{"null", "null", "records no rotation"},
+		{"empty file", "", "not JSON"},
+		{"not an object", `["planned"]`, "not JSON"},
+		{"unknown step", complete(Planned, func(m map[string]any) { m["step"] = "bogus" }), `unknown step "bogus"`},
+		{"no step", complete(Planned, func(m map[string]any) { delete(m, "step") }), "step"},
+		{"newer version", complete(Planned, func(m map[string]any) { m["version"] = 2 }), "version 2"},
+		{"no current key", complete(Planned, func(m map[string]any) { delete(m, "current_key") }), "current_key"},
+		{"no client", complete(Uploaded, func(m map[string]any) { delete(m, "client_id"); delete(m, "issuer") }), "client_id, issuer"},
+		{"generated without its kid", complete(Generated, func(m map[string]any) { delete(m, "new_kid") }), "new_kid"},
+		{"self-tested without its JWK", complete(SelfTested, func(m map[string]any) { delete(m, "new_public_jwk") }), "new_public_jwk"},
+		{"JWK of another kid", complete(Confirmed, func(m map[string]any) { m["new_kid"] = "someone-else" }), "new_public_jwk"},
+		{"activated without a time", complete(Activated, func(m map[string]any) { delete(m, "activated_at") }), "activated_at"},
+		{"retired without a time", complete(Retired, func(m map[string]any) { delete(m, "retired_at") }), "retired_at"},
+		{"unparsable key", complete(Planned, func(m map[string]any) { m["new_key"] = "nonsense:x" }), "new_key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Store{Dir: t.TempDir()}
+			if err := os.WriteFile(s.path("prod"), []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			j, err := s.Load("prod")
+			if !errors.Is(err, ErrDamaged) || errors.Is(err, ErrOtherProfile) {
+				t.Fatalf("Load: %v %+v, want ErrDamaged", err, j)
+			}
+			for _, w := range []string{s.path("prod"), tc.want, "jwkctl rotate abort --profile prod", "jwkctl keys expiry --profile prod"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			if _, err := s.List(); !errors.Is(err, ErrDamaged) {
+				t.Errorf("List: %v, want ErrDamaged", err)
+			}
+		})
+	}
+	// The complete journals load, at every step.
+	for _, step := range order {
+		s := Store{Dir: t.TempDir()}
+		if err := s.Save(testJournal("prod", step)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Load("prod"); err != nil {
+			t.Errorf("complete journal at %s: %v", step, err)
+		}
+	}
+}
+
+// The runbook's state diagram names exactly the journal's steps, in order.
+func TestRotationDocsStateDiagramMatchesSteps(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "rotation.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, diagram, ok := strings.Cut(string(b), "```mermaid\nstateDiagram-v2\n")
+	if !ok {
+		t.Fatal("docs/rotation.md has no stateDiagram-v2")
+	}
+	diagram, _, _ = strings.Cut(diagram, "```")
+	var states []string
+	for _, line := range strings.Split(diagram, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), `state "`); ok {
+			name, _, _ := strings.Cut(rest, `"`)
+			states = append(states, name)
+		}
+	}
+	var want []string
+	for _, s := range order {
+		want = append(want, string(s))
+	}
+	if strings.Join(states, " ") != strings.Join(want, " ") {
+		t.Fatalf("diagram states %q, want the journal's steps %q", states, want)
 	}
 }

@@ -49,6 +49,20 @@ type Runner struct {
 	// (Cloud KMS: DISABLED; PKCS#11: CKA_SIGN false) instead of deleting
 	// it, so the retirement can be undone with jwkctl keys enable.
 	DisableOld bool
+	// Agents are running jwkctl agents (jwkctl serve) that a retire asks
+	// first: while any of them signs with the old key, or cannot be asked,
+	// the old key stays (see CheckAgents).
+	Agents []Agent
+}
+
+// Agent names a running jwkctl agent for CheckAgents.
+type Agent struct {
+	// Addr is "unix:/path/to.sock" or a loopback "127.0.0.1:PORT", as
+	// token.AgentSource.Addr.
+	Addr string
+	// SecretFile is a TCP agent's bearer secret file, which the agent
+	// wants before it names its profiles and keys.
+	SecretFile string
 }
 
 // PlanRequest is what `rotate plan` asks for; empty fields get defaults.
@@ -438,6 +452,72 @@ func (r *Runner) Run(ctx context.Context, through Step, force bool) (*Journal, e
 	if err != nil {
 		return nil, err
 	}
+	return r.run(ctx, j, through, force)
+}
+
+// ErrAlreadyActivated: a rotation asked to stop before activation has
+// already switched the profile.
+var ErrAlreadyActivated = errors.New("rotation: the rotation is already activated")
+
+// Hold carries the rotation to Confirmed — the new key generated,
+// self-tested, registered, and a canary token obtained with it — and
+// records that it waits there for the hosts to be switched to the new key
+// (configuration management, a new ConfigMap): the profile is not
+// changed. Activate or Run carries it on. A rotation past Confirmed is
+// ErrAlreadyActivated.
+func (r *Runner) Hold(ctx context.Context) (*Journal, error) {
+	unlock, err := r.Store.Lock(r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	j, err := r.Store.Load(r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if j.Step.Done(Activated) {
+		return j, fmt.Errorf("%w: profile %s uses the new key %s (kid %s) since step %s; nothing to hold", ErrAlreadyActivated, r.Profile, redact(j.NewKey), j.NewKid, j.Step)
+	}
+	if j, err = r.run(ctx, j, Confirmed, false); err != nil {
+		return j, err
+	}
+	if !j.HeldForRollout {
+		j.HeldForRollout = true
+		j.History = append(j.History, Event{At: r.now(), Step: Confirmed, Note: "held before activation: switch every host to the new key, then jwkctl rotate activate --profile " + profile.ShellQuote(r.Profile)})
+		if err := r.Store.Save(j); err != nil {
+			return j, err
+		}
+	}
+	return j, nil
+}
+
+// ErrNotConfirmed: activation asked for before the new key passed the
+// canary.
+var ErrNotConfirmed = errors.New("rotation: the new key is not confirmed yet")
+
+// Activate switches the profile to the new key of a rotation that has
+// passed the canary (step Confirmed, e.g. held by Hold while the hosts were
+// switched). It never generates, uploads or tests: a rotation before
+// Confirmed is ErrNotConfirmed.
+func (r *Runner) Activate(ctx context.Context) (*Journal, error) {
+	unlock, err := r.Store.Lock(r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	j, err := r.Store.Load(r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if !j.Step.Done(Confirmed) {
+		return j, fmt.Errorf("%w: the rotation of %s is at step %s, before the canary token with the new key; carry it to confirmed first with jwkctl rotate run --no-activate --profile %s (or all the way with jwkctl rotate resume)",
+			ErrNotConfirmed, r.Profile, j.Step, profile.ShellQuote(r.Profile))
+	}
+	return r.run(ctx, j, Activated, false)
+}
+
+// run carries j forward to step through. The profile's lock is held.
+func (r *Runner) run(ctx context.Context, j *Journal, through Step, force bool) (*Journal, error) {
 	if err := j.checkNoSecret(); err != nil {
 		// Before any step: a key made with the PIN could not be recorded.
 		return j, err
@@ -854,6 +934,12 @@ func (r *Runner) retire(ctx context.Context, j *Journal, f *profile.File, p *pro
 		j.RetiredAt = &now
 		return "old key " + old + " was already removed by an interrupted retire; its registration expires in Selvbetjening on its own", nil
 	}
+	// Asked last, right before the key goes: an agent reloaded a moment
+	// ago counts.
+	agentNotes, err := r.CheckAgents(ctx, j, force)
+	if err != nil {
+		return "", err
+	}
 	if j.RetireStartedAt == nil {
 		// Recorded before the side effect: a resumed retire that finds
 		// the key gone knows it was this rotation that removed it.
@@ -887,7 +973,85 @@ func (r *Runner) retire(ctx context.Context, j *Journal, f *profile.File, p *pro
 	}
 	now := r.now()
 	j.RetiredAt = &now
-	return "old key " + old + " " + how + "; its registration expires in Selvbetjening on its own", nil
+	note := "old key " + old + " " + how + "; its registration expires in Selvbetjening on its own"
+	if len(agentNotes) > 0 {
+		note += " (" + strings.Join(agentNotes, "; ") + ")"
+	}
+	return note, nil
+}
+
+// ErrAgentUnknown: an agent named for the retire could not tell which
+// keys it signs with (unreachable, refused the secret, or too old to say).
+var ErrAgentUnknown = errors.New("rotation: cannot tell which key an agent signs with")
+
+// CheckAgents asks each of the Runner's Agents which kid each of its
+// profiles signs with. An agent that signs with the old key (j's
+// CurrentKid, for any profile) is an error wrapping ErrInUse, naming the
+// agent, the profile and the kid. An agent that cannot tell is an error
+// wrapping ErrAgentUnknown, unless force is set: then it is one of the
+// notes, which say what each agent answered.
+func (r *Runner) CheckAgents(ctx context.Context, j *Journal, force bool) (notes []string, err error) {
+	if len(r.Agents) == 0 {
+		return nil, nil
+	}
+	if j.CurrentKid == "" {
+		return nil, fmt.Errorf("%w: the journal does not record the old key's kid (planned by an older jwkctl), so the agents cannot be asked about it", ErrNotOldKey)
+	}
+	for _, ag := range r.Agents {
+		keys, err := askAgent(ctx, ag)
+		if err != nil {
+			if !force {
+				return nil, fmt.Errorf("%w: %w; nothing was deleted or disabled (check the address and the agent, or retire without its answer with --force-retire)", ErrAgentUnknown, err)
+			}
+			notes = append(notes, fmt.Sprintf("agent %s not asked: %v", ag.Addr, err))
+			continue
+		}
+		var onNew []string
+		for _, name := range sortedKeys(keys) {
+			switch keys[name] {
+			case j.CurrentKid:
+				return nil, fmt.Errorf("%w: the agent at %s signs with the old key (kid %s) for profile %s; switch that host to the new key (kid %s), reload its agent (kill -HUP, or systemctl reload), then retire again; nothing was deleted or disabled",
+					ErrInUse, ag.Addr, j.CurrentKid, name, j.NewKid)
+			case j.NewKid:
+				onNew = append(onNew, name)
+			}
+		}
+		if len(onNew) == 0 {
+			notes = append(notes, fmt.Sprintf("agent %s serves neither key", ag.Addr))
+		} else {
+			notes = append(notes, fmt.Sprintf("agent %s signs with the new key for %s", ag.Addr, strings.Join(onNew, ", ")))
+		}
+	}
+	return notes, nil
+}
+
+// askAgent returns the kid of each profile an agent serves.
+func askAgent(ctx context.Context, ag Agent) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	src := &token.AgentSource{Addr: ag.Addr, SecretFile: ag.SecretFile}
+	h, err := src.Health(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(h.Profiles) == 0 && ag.SecretFile == "":
+		return nil, fmt.Errorf("the agent at %s names no profiles to a caller without its bearer secret: give --agent-secret-file FILE (its --secret-file)", ag.Addr)
+	case len(h.Profiles) == 0:
+		return nil, fmt.Errorf("the agent at %s names no profiles, though asked with its secret", ag.Addr)
+	case len(h.SigningKeys) < len(h.Profiles):
+		return nil, fmt.Errorf("the agent at %s does not say which key each of its profiles (%s) signs with; a jwkctl agent that does is needed", ag.Addr, strings.Join(h.Profiles, ", "))
+	}
+	return h.SigningKeys, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // checkOldKey makes sure the key at the journal's old URI is the key this
@@ -952,6 +1116,16 @@ func (r *Runner) Abort(ctx context.Context) (string, error) {
 	}
 	defer unlock()
 	j, err := r.Store.Load(r.Profile)
+	var je *journalError
+	if errors.As(err, &je) && je.profile == r.Profile && je.path == r.Store.path(r.Profile) {
+		// A journal that cannot be carried on can still be dropped: its
+		// error said what to check first.
+		if err := os.Remove(je.path); err != nil {
+			return "", fmt.Errorf("rotation: %w", err)
+		}
+		return fmt.Sprintf("removed the journal %s, which could not tell what its rotation left: check the registered keys with jwkctl keys expiry --profile %s and delete a key nobody uses with jwkctl keys delete --key URI",
+			je.path, profile.ShellQuote(r.Profile)), nil
+	}
 	if err != nil {
 		return "", err
 	}

@@ -5,14 +5,17 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1058,5 +1061,81 @@ func TestRetireInsideOverlapError(t *testing.T) {
 	r.DisableOld = true
 	if _, err := r.Run(t.Context(), rotation.Retired, false); err == nil || !strings.Contains(err.Error(), "--profile prod --retire-by disable --retire after that") {
 		t.Fatalf("retire by disabling inside the overlap: %v", err)
+	}
+}
+
+// fakeAgent answers /healthz on a Unix socket as a jwkctl agent would,
+// with the kid each profile signs with; keys can change between calls.
+func fakeAgent(t *testing.T, keys func() map[string]string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		kids := keys()
+		var names []string
+		for n := range kids {
+			names = append(names, n)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"status": "ok", "profiles": names, "signing_keys": kids})
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "unix:" + sock
+}
+
+// A retire that names agents asks them right before the key goes: one on
+// the old kid (for any profile) keeps it, naming the agent, profile and
+// kid; one that cannot be asked keeps it unless forced.
+func TestRetireAsksAgents(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	r := f.activated(t)
+	j, _ := f.journal.Load("prod")
+	var mu sync.Mutex
+	newKid, copyKid := j.NewKid, f.oldKid
+	addr := fakeAgent(t, func() map[string]string {
+		mu.Lock()
+		defer mu.Unlock()
+		return map[string]string{"prod": newKid, "prod-copy": copyKid}
+	})
+	r.Agents = []rotation.Agent{{Addr: addr}}
+	_, err := r.Run(context.Background(), rotation.Retired, true)
+	if !errors.Is(err, rotation.ErrInUse) || !strings.Contains(err.Error(), "the agent at "+addr+" signs with the old key (kid "+f.oldKid+") for profile prod-copy") {
+		t.Fatalf("retire with an agent on the old key: %v", err)
+	}
+	if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); err != nil {
+		t.Fatalf("the old key: %v", err)
+	}
+	down := "unix:" + filepath.Join(t.TempDir(), "down.sock")
+	// Past the overlap, not forced: an agent that cannot be asked stops it.
+	j.Overlap.Duration = 0
+	if err := f.journal.Save(j); err != nil {
+		t.Fatal(err)
+	}
+	r.Agents = []rotation.Agent{{Addr: down}}
+	if _, err := r.Run(context.Background(), rotation.Retired, false); !errors.Is(err, rotation.ErrAgentUnknown) || !strings.Contains(err.Error(), down) {
+		t.Fatalf("retire with an unreachable agent: %v", err)
+	}
+	if _, err := keystore.Open(context.Background(), f.oldKey, keystore.Options{}); err != nil {
+		t.Fatalf("the old key: %v", err)
+	}
+	mu.Lock()
+	copyKid = newKid
+	mu.Unlock()
+	r.Agents = []rotation.Agent{{Addr: addr}, {Addr: down}}
+	j, err = r.Run(context.Background(), rotation.Retired, true)
+	if err != nil || j.Step != rotation.Retired {
+		t.Fatalf("forced retire with the agents on the new key and one down: %v", err)
+	}
+	note := j.History[len(j.History)-1].Note
+	if !strings.Contains(note, "agent "+addr+" signs with the new key for prod, prod-copy") || !strings.Contains(note, "agent "+down+" not asked") {
+		t.Fatalf("retire note: %s", note)
 	}
 }

@@ -174,6 +174,38 @@ func (s *AgentSource) Fetch(ctx context.Context) (*AgentToken, error) {
 	return &t, nil
 }
 
+// AgentHealth is an agent's /healthz answer. Profiles and SigningKeys are
+// empty unless the agent took the caller as authorized (on its Unix
+// socket, or with its bearer secret), and SigningKeys also from agents
+// older than that field.
+type AgentHealth struct {
+	Status   string   `json:"status"`
+	Profiles []string `json:"profiles"`
+	// SigningKeys maps each served profile to the kid of the key it signs
+	// with.
+	SigningKeys map[string]string `json:"signing_keys"`
+}
+
+// Health asks the agent how it is and, when authorized, which profiles it
+// serves and which kid each signs with.
+func (s *AgentSource) Health(ctx context.Context) (*AgentHealth, error) {
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/healthz", nil)
+	if err != nil {
+		return nil, err
+	}
+	var h AgentHealth
+	if err := s.do(req, &h, "is `jwkctl serve` running?"); err != nil {
+		return nil, err
+	}
+	if h.Status == "" {
+		return nil, fmt.Errorf("%w at %s: the answer is not an agent's health", ErrAgent, s.Addr)
+	}
+	return &h, nil
+}
+
 // Proof asks the agent for a DPoP proof for one request to a resource
 // server, bound to accessToken (ath) when it is set. nonce is the server's
 // last DPoP-Nonce, if any.

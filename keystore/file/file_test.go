@@ -372,3 +372,23 @@ func TestDeleteRefusesOtherFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestParseKeyFileBOM: a JWK saved by an editor that writes a UTF-8 byte
+// order mark still parses, with its kid.
+func TestParseKeyFileBOM(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "keys", "selvbetjening-style.jwk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want jose.JSONWebKey
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	priv, alg, kid, err := file.ParseKeyFile(append([]byte("\xEF\xBB\xBF"), data...), nil, "k.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !priv.Public().(*rsa.PublicKey).Equal(want.Public().Key) || kid != want.KeyID || string(alg) != want.Algorithm {
+		t.Fatalf("got kid %q alg %q", kid, alg)
+	}
+}

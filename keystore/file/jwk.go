@@ -3,13 +3,13 @@ package file
 import (
 	"bytes"
 	"crypto"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jwkctl/jwkctl/keyimport"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/signer"
 )
@@ -75,26 +75,18 @@ func IsEncrypted(data []byte) bool { return isJWE(data) }
 // downloaded from Selvbetjening need not be the RFC 7638 thumbprint
 // jwkctl names keys by.
 func ParseKeyFile(data, pass []byte, name string) (key crypto.Signer, alg jose.SignatureAlgorithm, kid string, err error) {
-	key, alg, err = decode(data, pass, name)
-	if err != nil {
-		return nil, "", "", err
-	}
 	if isJWE(data) {
+		key, alg, err = decode(data, pass, name)
+		if err != nil {
+			return nil, "", "", err
+		}
 		return key, alg, "", nil // jwkctl wrote it, with the thumbprint
 	}
-	var m struct {
-		Kid  string `json:"kid"`
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
+	p, err := keyimport.ParseJWK(data, keyimport.Options{})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s: %w", name, err)
 	}
-	if json.Unmarshal(data, &m) == nil {
-		kid = m.Kid
-		if len(m.Keys) == 1 {
-			kid = m.Keys[0].Kid
-		}
-	}
-	return key, alg, kid, nil
+	return p.Private, p.Alg, p.Kid, nil
 }
 
 // decode reads a key file's bytes. path is only for messages.
@@ -123,66 +115,18 @@ func decode(data, pass []byte, path string) (crypto.Signer, jose.SignatureAlgori
 }
 
 // ParsePrivateJWK parses a private JWK, as NHN Selvbetjening offers for
-// download, or a JWK Set holding exactly one private key. It checks that
-// the key is private, RSA of at least 2048 bits or EC on P-256/384/521, and
-// that its public and private halves agree. The alg member, if any, is
-// returned. Errors never contain key material.
+// download, or a JWK Set holding exactly one private key; a UTF-8 byte
+// order mark is allowed. It checks that the key is private, RSA of at
+// least 2048 bits or EC on P-256/384/521, and that its public and private
+// halves agree (keyimport.ParseJWK, which keys import also uses). The alg
+// member, if any, is returned. Errors never contain key material.
 func ParsePrivateJWK(data []byte) (crypto.Signer, jose.SignatureAlgorithm, error) {
 	if len(data) > maxKeyFile {
 		return nil, "", errors.New("file: key file is too large to be a JWK")
 	}
-	var jwk jose.JSONWebKey
-	if err := json.Unmarshal(data, &jwk); err != nil || jwk.Key == nil {
-		var set jose.JSONWebKeySet
-		if serr := json.Unmarshal(data, &set); serr == nil && len(set.Keys) > 0 {
-			if len(set.Keys) != 1 {
-				return nil, "", fmt.Errorf("file: the JWK Set holds %d keys; import one key at a time", len(set.Keys))
-			}
-			jwk = set.Keys[0]
-		} else {
-			return nil, "", fmt.Errorf("file: not a private JWK (%s)", jsonProblem(err))
-		}
+	p, err := keyimport.ParseJWK(data, keyimport.Options{})
+	if err != nil {
+		return nil, "", err
 	}
-	if jwk.IsPublic() {
-		return nil, "", errors.New("file: this is a public JWK; a private key (with \"d\") is needed")
-	}
-	priv, ok := jwk.Key.(crypto.Signer)
-	if _, ed := jwk.Key.(ed25519.PrivateKey); !ok || ed {
-		kind := "this kind of"
-		switch jwk.Key.(type) {
-		case []byte:
-			kind = "a symmetric (kty oct)"
-		case ed25519.PrivateKey:
-			kind = "an Ed25519 (kty OKP)"
-		}
-		return nil, "", fmt.Errorf("file: %s key cannot sign client assertions; want an RSA or EC private JWK", kind)
-	}
-	if err := keystore.CheckPrivateKey(priv); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", keystore.ErrWeakKey, err)
-	}
-	var alg jose.SignatureAlgorithm
-	if jwk.Algorithm != "" {
-		a, err := signer.ParseAlg(jwk.Algorithm)
-		if err != nil {
-			return nil, "", fmt.Errorf("file: the key's alg: %w", err)
-		}
-		if err := signer.Fits(a, priv.Public()); err != nil {
-			return nil, "", fmt.Errorf("file: the key's alg %s does not fit it: %w", a, err)
-		}
-		alg = a
-	}
-	return priv, alg, nil
-}
-
-// jsonProblem describes a JSON error without quoting the input, which may
-// hold key material.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	switch {
-	case err == nil:
-		return "no key in it"
-	case errors.As(err, &se):
-		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
-	}
-	return "unreadable key members"
+	return p.Private, p.Alg, nil
 }

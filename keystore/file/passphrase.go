@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -19,9 +20,9 @@ func ReadPassphraseFile(path string) ([]byte, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w: passphrase file %s has mode %04o; fix it with: chmod 600 %s", keystore.ErrInsecure, path, fi.Mode().Perm(), path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, inputfile.MaxPassphrase, "a passphrase file")
 	if err != nil {
-		return nil, fmt.Errorf("read passphrase file: %w", err)
+		return nil, err
 	}
 	p := []byte(strings.TrimRight(string(b), "\r\n"))
 	if len(p) == 0 {

@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/keystore/file"
 )
@@ -34,5 +36,30 @@ func TestReadPassphraseFile(t *testing.T) {
 	}
 	if _, err := file.ReadPassphraseFile(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("missing file accepted")
+	}
+}
+
+// TestReadPassphraseFileFIFO: a FIFO that others cannot read passes the
+// mode check; the read is still capped, not endless.
+func TestReadPassphraseFileFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	go func() {
+		w, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		chunk := make([]byte, 4096)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	if _, err := file.ReadPassphraseFile(p); !errors.Is(err, inputfile.ErrTooLarge) {
+		t.Fatalf("ReadPassphraseFile(fifo) = %v, want ErrTooLarge", err)
 	}
 }

@@ -183,13 +183,17 @@ func (b *Backend) Open(ctx context.Context, u *keystore.URI, opts keystore.Optio
 	if err != nil {
 		return nil, err
 	}
-	return openVersion(ctx, c, n.VersionName())
+	return openVersion(ctx, c, n.VersionName(), opts.KMSTimeout)
 }
 
-func openVersion(ctx context.Context, c Client, name string) (*Key, error) {
-	pk, err := c.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: name})
+func openVersion(ctx context.Context, c Client, name string, timeout time.Duration) (*Key, error) {
+	var pk *kmspb.PublicKey
+	err := retrying(ctx, timeout, "get public key of", name, "cloudkms.cryptoKeyVersions.viewPublicKey", func(ctx context.Context, opts ...gax.CallOption) (err error) {
+		pk, err = c.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: name}, opts...)
+		return err
+	})
 	if err != nil {
-		return nil, mapErr(err, "get public key of", name, "cloudkms.cryptoKeyVersions.viewPublicKey")
+		return nil, err
 	}
 	if pk.GetName() != name {
 		return nil, fmt.Errorf("gcpkms: GetPublicKey answered for %q, not %q", pk.GetName(), name)
@@ -212,7 +216,7 @@ func openVersion(ctx context.Context, c Client, name string) (*Key, error) {
 	if err := keystore.CheckPublicKey(pub); err != nil {
 		return nil, err
 	}
-	return &Key{c: c, name: name, uri: versionURI(name), pub: pub, algorithm: pk.GetAlgorithm(), alg: alg, hash: hashOf(pk.GetAlgorithm())}, nil
+	return &Key{c: c, name: name, uri: versionURI(name), pub: pub, algorithm: pk.GetAlgorithm(), alg: alg, hash: hashOf(pk.GetAlgorithm()), timeout: timeout}, nil
 }
 
 // Key is one Cloud KMS key version. Its public key is fetched once; each
@@ -225,6 +229,7 @@ type Key struct {
 	algorithm algo
 	alg       jose.SignatureAlgorithm
 	hash      crypto.Hash
+	timeout   time.Duration // keystore.Options.KMSTimeout
 }
 
 var (
@@ -269,15 +274,17 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	case crypto.SHA512:
 		d.Digest = &kmspb.Digest_Sha512{Sha512: digest}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := k.c.AsymmetricSign(ctx, &kmspb.AsymmetricSignRequest{
-		Name:         k.name,
-		Digest:       d,
-		DigestCrc32C: wrapperspb.Int64(crc32c(digest)),
+	var resp *kmspb.AsymmetricSignResponse
+	err := retrying(context.Background(), k.timeout, "sign with", k.name, "cloudkms.cryptoKeyVersions.useToSign", func(ctx context.Context, opts ...gax.CallOption) (err error) {
+		resp, err = k.c.AsymmetricSign(ctx, &kmspb.AsymmetricSignRequest{
+			Name:         k.name,
+			Digest:       d,
+			DigestCrc32C: wrapperspb.Int64(crc32c(digest)),
+		}, opts...)
+		return err
 	})
 	if err != nil {
-		return nil, mapErr(err, "sign with", k.name, "cloudkms.cryptoKeyVersions.useToSign")
+		return nil, err
 	}
 	switch {
 	case !resp.GetVerifiedDigestCrc32C():
@@ -413,7 +420,7 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 			return nil, mapErr(err, "check", name, "cloudkms.cryptoKeyVersions.get")
 		}
 	}
-	return openVersion(ctx, c, name)
+	return openVersion(ctx, c, name, req.KMSTimeout)
 }
 
 // List returns the versions of a key, or of every signing key in a key ring.
@@ -433,7 +440,7 @@ func (b *Backend) List(ctx context.Context, prefix *keystore.URI, opts keystore.
 		if err != nil {
 			return nil, mapErr(err, "get", n.VersionName(), "cloudkms.cryptoKeyVersions.get")
 		}
-		return []keystore.KeyInfo{info(ctx, c, v)}, nil
+		return []keystore.KeyInfo{info(ctx, c, v, opts.KMSTimeout)}, nil
 	case n.KeyName() != "":
 		keys = []string{n.KeyName()}
 	default:
@@ -462,19 +469,19 @@ func (b *Backend) List(ctx context.Context, prefix *keystore.URI, opts keystore.
 			if err != nil {
 				return nil, mapErr(err, "list versions of", key, "cloudkms.cryptoKeyVersions.list")
 			}
-			out = append(out, info(ctx, c, v))
+			out = append(out, info(ctx, c, v, opts.KMSTimeout))
 		}
 	}
 	return out, nil
 }
 
-func info(ctx context.Context, c Client, v *kmspb.CryptoKeyVersion) keystore.KeyInfo {
+func info(ctx context.Context, c Client, v *kmspb.CryptoKeyVersion, timeout time.Duration) keystore.KeyInfo {
 	in := keystore.KeyInfo{URI: versionURI(v.GetName()), State: v.GetState().String()}
 	if a, ok := joseFor[v.GetAlgorithm()]; ok {
 		in.Algs = []jose.SignatureAlgorithm{a}
 	}
 	if v.GetState() == kmspb.CryptoKeyVersion_ENABLED {
-		k, err := openVersion(ctx, c, v.GetName())
+		k, err := openVersion(ctx, c, v.GetName(), timeout)
 		switch {
 		case err == nil:
 			in.Public = k.pub

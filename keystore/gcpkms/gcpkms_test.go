@@ -364,3 +364,59 @@ func TestFakeConcurrentStateChanges(t *testing.T) {
 	}
 	<-done
 }
+
+// A Cloud KMS that stays unavailable ends an open or a signature when the
+// budget (keystore.Options.KMSTimeout) runs out, with what KMS last said
+// and how long it was tried: not a bare "context deadline exceeded".
+func TestUnavailableKMSReportsTheCause(t *testing.T) {
+	s, opts := fake(t)
+	k := generate(t, opts, "unavailable", jose.ES256, 0)
+	uri := k.URI().String()
+	opts.KMSTimeout = 800 * time.Millisecond
+	key, err := keystore.Open(context.Background(), uri, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("payload"))
+	check := func(t *testing.T, what string, err error, cause ...string) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: no error", what)
+		}
+		for _, want := range append([]string{"unavailable for 800ms", "last: Unavailable", "--kms-timeout"}, cause...) {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %q lacks %q", what, err, want)
+			}
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: %v does not wrap context.DeadlineExceeded", what, err)
+		}
+	}
+	t.Run("injected", func(t *testing.T) {
+		s.SetFaults(fakekms.Faults{FailWith: codes.Unavailable})
+		defer s.SetFaults(fakekms.Faults{})
+		before := s.AllRPCs()
+		_, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+		check(t, "sign", err, "sign with", "injected Unavailable")
+		_, err = keystore.Open(context.Background(), uri, opts)
+		check(t, "open", err, "get public key of", "injected Unavailable")
+		if n := s.AllRPCs() - before; n <= 2 {
+			t.Errorf("KMS was tried %d times for an open and a signature, want retries within the budget", n)
+		}
+	})
+	t.Run("server gone", func(t *testing.T) {
+		_, addr, stop, err := fakekms.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts2 := keystore.Options{Endpoint: addr, KMSTimeout: 800 * time.Millisecond}
+		k2 := generate(t, opts2, "gone", jose.ES256, 0)
+		key2, err := keystore.Open(context.Background(), k2.URI().String(), opts2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		_, err = key2.Sign(rand.Reader, digest[:], crypto.SHA256)
+		check(t, "sign", err, "connection refused")
+	})
+}

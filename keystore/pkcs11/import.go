@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/asn1"
 	"errors"
@@ -34,28 +33,27 @@ func (b *Backend) Import(ctx context.Context, req keystore.ImportRequest) (keyst
 	if err != nil {
 		return nil, err
 	}
-	if t.object == "" {
-		return nil, fmt.Errorf("%w: name the imported key with object=LABEL in the pkcs11 URI", keystore.ErrBadURI)
-	}
-	id := t.id
-	if !t.hasID || len(id) == 0 {
-		id = make([]byte, 16)
-		if _, err := rand.Read(id); err != nil {
-			return nil, err
-		}
-	}
-	c, err := b.context(t) // logs the application in
+	c, id, err := b.prepareNew(t, "the imported key") // logs the application in
 	if err != nil {
-		return nil, err
-	}
-	if err := checkFree(t, id); err != nil {
 		return nil, err
 	}
 	pubT, privT, err := templates(req.Private, id, t.object)
 	if err != nil {
 		return nil, err
 	}
-	if err := createObjects(t, pubT, privT); err != nil {
+	unlock, err := reserve(ctx, t, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	handles, err := createObjects(t, pubT, privT)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSole(t, id); err != nil {
+		if derr := destroyObjects(t, handles); derr != nil {
+			return nil, fmt.Errorf("%w; removing the key just imported failed too: %v", err, derr)
+		}
 		return nil, err
 	}
 	made := t
@@ -149,19 +147,36 @@ func templates(priv any, id []byte, label string) (pub, prv []*pkcs11.Attribute,
 	return pub, prv, nil
 }
 
-// createObjects writes the two halves in one session of their own. The
-// application is already logged in through the crypto11 context, so the
-// session is authorised.
-func createObjects(t target, pub, prv []*pkcs11.Attribute) error {
-	return withSession(t, true, func(p *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+// createObjects writes the two halves in one session of their own and
+// returns their handles. The application is already logged in through
+// the crypto11 context, so the session is authorised.
+func createObjects(t target, pub, prv []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
+	var handles []pkcs11.ObjectHandle
+	err := withSession(t, true, func(p *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		privH, err := p.CreateObject(sh, prv)
 		if err != nil {
 			return fmt.Errorf("pkcs11: import the private key into %s: %v", t.tokenName(), err)
 		}
-		if _, err := p.CreateObject(sh, pub); err != nil {
+		pubH, err := p.CreateObject(sh, pub)
+		if err != nil {
 			_ = p.DestroyObject(sh, privH)
 			return fmt.Errorf("pkcs11: import the public key into %s: %v", t.tokenName(), err)
 		}
+		handles = []pkcs11.ObjectHandle{privH, pubH}
 		return nil
+	})
+	return handles, err
+}
+
+// destroyObjects removes token objects this process made.
+func destroyObjects(t target, handles []pkcs11.ObjectHandle) error {
+	return withSession(t, true, func(p *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+		var errs []error
+		for _, h := range handles {
+			if err := p.DestroyObject(sh, h); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/eclipse-keypont/crypto11"
 	"github.com/miekg/pkcs11"
@@ -30,6 +32,35 @@ type Backend struct {
 	mu    sync.Mutex
 	ctxs  map[ctxKey]*session
 	fasts map[*fastSigner]bool
+	down  map[ctxKey]*outage
+}
+
+// outage is a token that could not be logged in to again after its
+// session was lost (removed, its module finalised): the last error and
+// when to try again. Without it, every signature while the token is gone
+// would initialise the module and try to log in.
+type outage struct {
+	err      error
+	failures int
+	retryAt  time.Time
+}
+
+// Backoff between attempts to log in again to a token that is gone.
+var (
+	minRelogin = time.Second
+	maxRelogin = 30 * time.Second
+	now        = time.Now // tests move the clock
+)
+
+// reloginTries counts attempts to log in again, for tests.
+var reloginTries atomic.Int64
+
+func reloginBackoff(failures int) time.Duration {
+	d := minRelogin << min(failures-1, 16)
+	if d <= 0 || d > maxRelogin {
+		d = maxRelogin
+	}
+	return d
 }
 
 // session is a logged-in crypto11 context and a hash of the PIN it logged
@@ -52,7 +83,9 @@ var (
 )
 
 // New returns a Backend with no open contexts.
-func New() *Backend { return &Backend{ctxs: map[ctxKey]*session{}, fasts: map[*fastSigner]bool{}} }
+func New() *Backend {
+	return &Backend{ctxs: map[ctxKey]*session{}, fasts: map[*fastSigner]bool{}, down: map[ctxKey]*outage{}}
+}
 
 // Scheme is "pkcs11".
 func (b *Backend) Scheme() string { return keystore.SchemePKCS11 }
@@ -75,6 +108,7 @@ func (b *Backend) Close() error {
 		}
 		delete(b.ctxs, k)
 	}
+	clear(b.down)
 	return errors.Join(errs...)
 }
 
@@ -95,6 +129,7 @@ func (b *Backend) context(t target) (*crypto11.Context, error) {
 		return nil, err
 	}
 	b.ctxs[key] = &session{ctx: c, pinHash: pinHash}
+	delete(b.down, key)
 	return c, nil
 }
 
@@ -103,6 +138,12 @@ func (b *Backend) context(t target) (*crypto11.Context, error) {
 // closed, so the module stays initialised and other keys' sessions on it
 // survive. When old is no longer t's context (another key already
 // refreshed it), the current one is returned.
+//
+// When that fails (the token is gone), old is closed all the same, which
+// may finalise the module; the next refresh initialises it again, once the
+// backoff after the failure has passed (until then it returns the last
+// error at once). So a token that comes back is used again without a
+// restart.
 func (b *Backend) refresh(t target, old *crypto11.Context) (*crypto11.Context, error) {
 	key := t.key()
 	pinHash := sha256.Sum256([]byte(t.pin))
@@ -115,11 +156,25 @@ func (b *Backend) refresh(t target, old *crypto11.Context) (*crypto11.Context, e
 		}
 		return cur.ctx, nil
 	}
+	if d := b.down[key]; d != nil && !ok && now().Before(d.retryAt) {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("%w (%d failed tries; the next in %v)", d.err, d.failures, d.retryAt.Sub(now()).Round(100*time.Millisecond))
+	}
+	reloginTries.Add(1)
 	c, err := configure(t)
 	if err == nil {
 		b.ctxs[key] = &session{ctx: c, pinHash: pinHash}
+		delete(b.down, key)
 	} else {
 		delete(b.ctxs, key)
+		d := b.down[key]
+		if d == nil {
+			d = &outage{}
+			b.down[key] = d
+		}
+		d.failures++
+		d.err = err
+		d.retryAt = now().Add(reloginBackoff(d.failures))
 	}
 	b.mu.Unlock()
 	if ok {
@@ -136,16 +191,19 @@ func (b *Backend) CheckGenerate(_ context.Context, req keystore.GenerateRequest)
 	if err != nil {
 		return err
 	}
-	_, _, err = b.prepareGenerate(t)
-	return err
+	_, id, err := b.prepareNew(t, "the new key")
+	if err != nil {
+		return err
+	}
+	return checkFree(t, id)
 }
 
-// prepareGenerate checks what Generate and CheckGenerate share and returns
-// the logged-in context and the id the new key gets (the URI's, else a
-// random one).
-func (b *Backend) prepareGenerate(t target) (*crypto11.Context, []byte, error) {
+// prepareNew checks what making a key (Generate, CheckGenerate, Import)
+// needs and returns the logged-in context and the id the new key gets
+// (the URI's, else a random one). what names the key in an error.
+func (b *Backend) prepareNew(t target, what string) (*crypto11.Context, []byte, error) {
 	if t.object == "" {
-		return nil, nil, fmt.Errorf("%w: name the new key with object=LABEL in the pkcs11 URI", keystore.ErrBadURI)
+		return nil, nil, fmt.Errorf("%w: name %s with object=LABEL in the pkcs11 URI", keystore.ErrBadURI, what)
 	}
 	id := t.id
 	if !t.hasID || len(id) == 0 {
@@ -158,26 +216,44 @@ func (b *Backend) prepareGenerate(t target) (*crypto11.Context, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkFree(t, id); err != nil {
-		return nil, nil, err
-	}
 	return c, id, nil
+}
+
+// reserve takes the token's lock and then checks that the label and id
+// are free. The caller makes its objects, checks them with checkSole and
+// then calls unlock.
+func reserve(ctx context.Context, t target, id []byte) (unlock func(), err error) {
+	unlock, err = lockToken(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFree(t, id); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // Generate creates the keypair inside the token: private half sensitive and
 // never extractable, a signing key only (no encrypt, decrypt, wrap, unwrap
 // or derive), both halves with the same CKA_ID and CKA_LABEL. It refuses
 // when any object on the token already has the label or id, since the
-// token would take a second object with the same name.
+// token would take a second object with the same name; see reserve and
+// checkSole for how that holds against concurrent makers.
 func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keystore.Key, error) {
 	t, err := resolve(req.URI, req.Options, true)
 	if err != nil {
 		return nil, err
 	}
-	c, id, err := b.prepareGenerate(t)
+	c, id, err := b.prepareNew(t, "the new key")
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := reserve(ctx, t, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	pub, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(t.object))
 	if err != nil {
 		return nil, err
@@ -215,6 +291,12 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: generate %s on %s: %v", req.Spec, t.tokenName(), err)
+	}
+	if err := checkSole(t, id); err != nil {
+		if derr := s.Delete(); derr != nil {
+			return nil, fmt.Errorf("%w; removing the key just made failed too: %v", err, derr)
+		}
+		return nil, err
 	}
 	return b.newKey(t, c, s, keyURI(req.URI, t.object, id)), nil
 }
@@ -533,16 +615,20 @@ func (k *Key) reopen(old crypto11.Signer) error {
 }
 
 // replaced reports whether the context k was found in is no longer its
-// token's context, because another key refreshed it: crypto11 then
-// refuses k's signer ("context is closed").
+// token's context, because another key refreshed it, or because a
+// refresh failed and left the token without one (it is gone): crypto11
+// then refuses k's signer ("context is closed").
 func (k *Key) replaced() bool {
 	k.mu.RLock()
 	c := k.ctx
 	k.mu.RUnlock()
 	k.b.mu.Lock()
+	defer k.b.mu.Unlock()
 	s, ok := k.b.ctxs[k.t.key()]
-	k.b.mu.Unlock()
-	return ok && s.ctx != c
+	if !ok {
+		return k.b.down[k.t.key()] != nil
+	}
+	return s.ctx != c
 }
 
 func sessionLost(err error) bool {
@@ -552,7 +638,11 @@ func sessionLost(err error) bool {
 	}
 	switch p11 {
 	case pkcs11.CKR_USER_NOT_LOGGED_IN, pkcs11.CKR_SESSION_HANDLE_INVALID, pkcs11.CKR_SESSION_CLOSED,
-		pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_OBJECT_HANDLE_INVALID, pkcs11.CKR_KEY_HANDLE_INVALID:
+		pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_OBJECT_HANDLE_INVALID, pkcs11.CKR_KEY_HANDLE_INVALID,
+		// The token went away and its module was finalised (the last
+		// context closed after a failed log-in), or the slot is gone:
+		// only initialising and logging in again helps.
+		pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED, pkcs11.CKR_TOKEN_NOT_RECOGNIZED, pkcs11.CKR_SLOT_ID_INVALID, pkcs11.CKR_DEVICE_ERROR:
 		return true
 	}
 	return false
