@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -135,11 +136,19 @@ func ATH(accessToken string) string {
 // query or fragment. Servers compare it after NormalizeHTU.
 func HTU(raw string) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return "", fmt.Errorf("assertion: DPoP needs an absolute URL, got %q", raw)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		// "http://:" or "http://:443/x" has an authority but no host; it
+		// would come out as "http:///", which no server answers to.
+		return "", fmt.Errorf("assertion: DPoP needs a URL with a host, got %q", raw)
+	}
+	if _, err := netip.ParseAddr(host); strings.Contains(host, ":") && err != nil {
+		return "", fmt.Errorf("assertion: DPoP needs a URL with a host, and %q has none (an IPv6 address goes in brackets)", raw)
+	}
 	port := u.Port()
 	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
 		port = ""

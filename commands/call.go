@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/token"
 )
 
@@ -136,12 +137,11 @@ func callBody(c *cli.Context) ([]byte, error) {
 			r = os.Stdin
 		}
 	case strings.HasPrefix(d, "@"):
-		f, err := os.Open(d[1:])
+		b, err := inputfile.Read(d[1:], maxCallBody, "a request body")
 		if err != nil {
 			return nil, fmt.Errorf("call: --data: %w", err)
 		}
-		defer f.Close()
-		r = f
+		return b, nil
 	default:
 		return []byte(d), nil
 	}

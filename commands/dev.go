@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/internal/devsts"
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 )
 
 func devCommand() *cli.Command {
@@ -111,7 +112,7 @@ func parseClientSpec(spec string) (id string, keys []jose.JSONWebKey, scopes []s
 		return "", nil, nil, fmt.Errorf("--client %q: want ID=PUBLIC_JWK_FILE[:SCOPES]", spec)
 	}
 	file, scopeList, _ := strings.Cut(rest, ":")
-	data, err := os.ReadFile(file)
+	data, err := inputfile.Read(file, inputfile.MaxKey, "a public JWK or JWKS file")
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("--client %s: %w", id, err)
 	}

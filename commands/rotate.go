@@ -469,10 +469,7 @@ func redactURI(s string) string {
 	if u, err := keystore.Parse(s); err == nil {
 		return u.String()
 	}
-	if strings.Contains(strings.ToLower(s), "pin-value") {
-		return "(unparsable URI)"
-	}
-	return s
+	return keystore.MaskPINValue(s)
 }
 
 // confirm asks on the terminal; without one it refuses.

@@ -48,7 +48,7 @@ const (
 func Parse(s string) (*URI, error) {
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok || scheme == "" {
-		m := maskPINValue(s)
+		m := MaskPINValue(s)
 		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, m, m)
 	}
 	switch strings.ToLower(scheme) {
@@ -64,10 +64,10 @@ func Parse(s string) (*URI, error) {
 		return parseAzureKV(rest)
 	}
 	if len(scheme) == 1 { // C:\keys on Windows, or a typo
-		m := maskPINValue(s)
+		m := MaskPINValue(s)
 		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, m, m)
 	}
-	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11:, gcpkms://, awskms:/// or azurekv://)", ErrBadURI, scheme)
+	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11:, gcpkms://, awskms:/// or azurekv://)", ErrBadURI, MaskPINValue(scheme))
 }
 
 // MustParse is Parse for constants in tests and examples; it panics on error.
@@ -114,16 +114,16 @@ func parseFile(rest string) (*URI, error) {
 	if strings.HasPrefix(p, "//") {
 		host, path, _ := strings.Cut(p[2:], "/")
 		if host != "" && host != "localhost" {
-			return nil, fmt.Errorf("%w: file URI names host %q; only local files are supported", ErrBadURI, host)
+			return nil, fmt.Errorf("%w: file URI names host %q; only local files are supported", ErrBadURI, MaskPINValue(host))
 		}
 		p = "/" + path
 	}
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		return nil, fmt.Errorf("%w: file URI %q has a query or fragment", ErrBadURI, "file:"+rest)
+		return nil, fmt.Errorf("%w: file URI %q has a query or fragment", ErrBadURI, MaskPINValue("file:"+rest))
 	}
 	dec, err := url.PathUnescape(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: file URI %q: bad percent-encoding", ErrBadURI, "file:"+rest)
+		return nil, fmt.Errorf("%w: file URI %q: bad percent-encoding", ErrBadURI, MaskPINValue("file:"+rest))
 	}
 	if dec == "" || dec == "/" {
 		return nil, fmt.Errorf("%w: file URI has no path (e.g. file:keys/client.json)", ErrBadURI)
@@ -161,7 +161,7 @@ func parseGCPKMS(rest string) (*URI, error) {
 	}
 	m := kmsRe.FindStringSubmatch(name)
 	if m == nil {
-		return nil, fmt.Errorf("%w: %q is not a Cloud KMS key name (want projects/P/locations/L/keyRings/R[/cryptoKeys/K[/cryptoKeyVersions/V]])", ErrBadURI, name)
+		return nil, fmt.Errorf("%w: %q is not a Cloud KMS key name (want projects/P/locations/L/keyRings/R[/cryptoKeys/K[/cryptoKeyVersions/V]])", ErrBadURI, MaskPINValue(name))
 	}
 	return &URI{Scheme: SchemeGCPKMS, GCPKMS: &KMSName{
 		Project: m[1], Location: m[2], KeyRing: m[3], CryptoKey: m[4], Version: m[5],
@@ -293,7 +293,7 @@ func eachAttr(s, sep string, query bool, seen map[string]bool, a *PKCS11Attrs) e
 		}
 		val, err := url.PathUnescape(raw)
 		if err != nil {
-			return fmt.Errorf("%w: pkcs11 attribute %q: bad percent-encoding", ErrBadURI, name)
+			return fmt.Errorf("%w: pkcs11 attribute %q: bad percent-encoding", ErrBadURI, MaskPINValue(name))
 		}
 		known := pathAttrs
 		if query {
@@ -304,14 +304,14 @@ func eachAttr(s, sep string, query bool, seen map[string]bool, a *PKCS11Attrs) e
 			if query {
 				where = "query"
 			}
-			return fmt.Errorf("%w: unknown pkcs11 %s attribute %q", ErrBadURI, where, name)
+			return fmt.Errorf("%w: unknown pkcs11 %s attribute %q", ErrBadURI, where, MaskPINValue(name))
 		}
 		key := name
 		if query {
 			key = "?" + name
 		}
 		if seen[key] {
-			return fmt.Errorf("%w: pkcs11 attribute %q given twice", ErrBadURI, name)
+			return fmt.Errorf("%w: pkcs11 attribute %q given twice", ErrBadURI, MaskPINValue(name))
 		}
 		seen[key] = true
 		switch name {
@@ -337,7 +337,7 @@ func eachAttr(s, sep string, query bool, seen map[string]bool, a *PKCS11Attrs) e
 		case "slot-id":
 			n, err := strconv.ParseUint(val, 10, 32)
 			if err != nil {
-				return fmt.Errorf("%w: pkcs11 slot-id %q is not a number", ErrBadURI, val)
+				return fmt.Errorf("%w: pkcs11 slot-id %q is not a number", ErrBadURI, MaskPINValue(val))
 			}
 			id := uint(n)
 			a.SlotID = &id
@@ -365,7 +365,7 @@ func redactAttr(name, kv string) string {
 	if strings.HasPrefix(name, "pin-value") {
 		return "pin-value=…"
 	}
-	return kv
+	return MaskPINValue(kv)
 }
 
 // String prints the attributes as a pkcs11: URI with pin-value redacted.
@@ -430,8 +430,66 @@ func pctEncode(b []byte, all bool) string {
 	return sb.String()
 }
 
-var pinValueRE = regexp.MustCompile(`(?i)(pin-value=)[^;&?#]*`)
+// MaskPINValue returns s with everything after its first pin-value name
+// replaced by REDACTED, for text that may hold a key URI and goes into a
+// message. It masks to the end of s, not to the end of the attribute: a
+// PIN typed in a shell can hold any of the characters that would end it
+// (#, ;, &, ?), so whatever follows the name may be PIN. The name is found
+// in any case and with any of its characters percent-encoded (PIN-VALUE,
+// pin%2Dvalue). Text without a pin-value comes back unchanged.
+func MaskPINValue(s string) string {
+	for i := 0; i < len(s); i++ {
+		end, ok := matchPINName(s, i)
+		if !ok {
+			continue
+		}
+		if end == len(s) {
+			return s
+		}
+		return s[:end] + "=REDACTED"
+	}
+	return s
+}
 
-// maskPINValue hides any pin-value in text that did not parse as a key
-// URI, before it goes into a message.
-func maskPINValue(s string) string { return pinValueRE.ReplaceAllString(s, "${1}REDACTED") }
+// matchPINName reports whether the name pin-value starts at s[i], each of
+// its characters literal in either case or percent-encoded, and returns
+// the index just past it.
+func matchPINName(s string, i int) (int, bool) {
+	const name = "pin-value"
+	for j := 0; j < len(name); j++ {
+		if i >= len(s) {
+			return 0, false
+		}
+		c := s[i]
+		if c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			i += 2
+		}
+		if lower(c) != name[j] {
+			return 0, false
+		}
+		i++
+	}
+	return i, true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -45,7 +45,7 @@ func parseAWSKMS(rest string) (*URI, error) {
 	if host != "" {
 		// cosign's awskms://HOST:PORT/… puts the endpoint in the name; here
 		// a key's name does not change with the endpoint that serves it.
-		return nil, fmt.Errorf("%w: awskms URI names host %q: write awskms:///KEY (three slashes) and give an endpoint with --kms-endpoint", ErrBadURI, host)
+		return nil, fmt.Errorf("%w: awskms URI names host %q: write awskms:///KEY (three slashes) and give an endpoint with --kms-endpoint", ErrBadURI, MaskPINValue(host))
 	}
 	path, query, _ := strings.Cut(path, "?")
 	key, err := url.PathUnescape(path)
@@ -62,13 +62,13 @@ func parseAWSKMS(rest string) (*URI, error) {
 			// Only the name goes into a message: the value of a mistyped
 			// parameter could be a secret someone put there.
 			if len(vals) != 1 {
-				return nil, fmt.Errorf("%w: awskms URI parameter %q given more than once", ErrBadURI, name)
+				return nil, fmt.Errorf("%w: awskms URI parameter %q given more than once", ErrBadURI, MaskPINValue(name))
 			}
 			switch name {
 			case "region":
 				n.Region = vals[0]
 				if !awsRegionRe.MatchString(n.Region) {
-					return nil, fmt.Errorf("%w: awskms URI: %q is not an AWS region (e.g. eu-north-1)", ErrBadURI, n.Region)
+					return nil, fmt.Errorf("%w: awskms URI: %q is not an AWS region (e.g. eu-north-1)", ErrBadURI, MaskPINValue(n.Region))
 				}
 			case "profile":
 				n.Profile = vals[0]
@@ -76,7 +76,7 @@ func parseAWSKMS(rest string) (*URI, error) {
 					return nil, fmt.Errorf("%w: awskms URI: profile must be the name of a profile in the AWS config files", ErrBadURI)
 				}
 			default:
-				return nil, fmt.Errorf("%w: unknown awskms URI parameter %q (use region and profile; credentials come from the AWS SDK's chain, never from the URI)", ErrBadURI, name)
+				return nil, fmt.Errorf("%w: unknown awskms URI parameter %q (use region and profile; credentials come from the AWS SDK's chain, never from the URI)", ErrBadURI, MaskPINValue(name))
 			}
 		}
 	}
@@ -86,7 +86,7 @@ func parseAWSKMS(rest string) (*URI, error) {
 	case strings.HasPrefix(key, "arn:"):
 		m := awsARNRe.FindStringSubmatch(key)
 		if m == nil || (m[2] == "key" && !awsKeyIDRe.MatchString(m[3])) || (m[2] == "alias" && !awsAliasRe.MatchString("alias/"+m[3])) {
-			return nil, fmt.Errorf("%w: %q is not an AWS KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID or …:alias/NAME)", ErrBadURI, key)
+			return nil, fmt.Errorf("%w: %q is not an AWS KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID or …:alias/NAME)", ErrBadURI, MaskPINValue(key))
 		}
 		if n.Region != "" && n.Region != m[1] {
 			return nil, fmt.Errorf("%w: awskms URI: the ARN is in region %s but ?region=%s; leave region out of an ARN URI", ErrBadURI, m[1], n.Region)
@@ -94,10 +94,10 @@ func parseAWSKMS(rest string) (*URI, error) {
 		n.Region, n.regionFromARN = m[1], true
 	case strings.HasPrefix(key, "alias/"):
 		if !awsAliasRe.MatchString(key) {
-			return nil, fmt.Errorf("%w: %q is not an AWS KMS alias (alias/ then letters, digits, /, _ and -)", ErrBadURI, key)
+			return nil, fmt.Errorf("%w: %q is not an AWS KMS alias (alias/ then letters, digits, /, _ and -)", ErrBadURI, MaskPINValue(key))
 		}
 	case !awsKeyIDRe.MatchString(key):
-		return nil, fmt.Errorf("%w: %q is not an AWS KMS key ID, ARN or alias/NAME: %s", ErrBadURI, key, awsURIExample)
+		return nil, fmt.Errorf("%w: %q is not an AWS KMS key ID, ARN or alias/NAME: %s", ErrBadURI, MaskPINValue(key), awsURIExample)
 	}
 	return &URI{Scheme: SchemeAWSKMS, AWSKMS: n}, nil
 }

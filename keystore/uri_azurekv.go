@@ -29,7 +29,7 @@ func parseAzureKV(rest string) (*URI, error) {
 	}
 	m := azkvRe.FindStringSubmatch(name)
 	if m == nil || strings.Contains(m[1], "..") || strings.HasPrefix(m[1], ".") || strings.HasPrefix(m[1], "-") {
-		return nil, fmt.Errorf("%w: %q is not an Azure Key Vault key (want azurekv://VAULT.vault.azure.net/keys/NAME[/VERSION] or azurekv://HSM.managedhsm.azure.net/keys/NAME[/VERSION])", ErrBadURI, "azurekv://"+name)
+		return nil, fmt.Errorf("%w: %q is not an Azure Key Vault key (want azurekv://VAULT.vault.azure.net/keys/NAME[/VERSION] or azurekv://HSM.managedhsm.azure.net/keys/NAME[/VERSION])", ErrBadURI, MaskPINValue("azurekv://"+name))
 	}
 	return &URI{Scheme: SchemeAzureKV, AzureKV: &AzureKVName{
 		Host: strings.ToLower(m[1] + m[2]), Key: m[3], Version: m[4],

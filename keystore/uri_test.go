@@ -2,7 +2,9 @@ package keystore_test
 
 import (
 	"errors"
+	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -243,4 +245,124 @@ func TestParseAzureKV(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, want ErrBadURI", bad, err)
 		}
 	}
+}
+
+// Every scheme, and text with none, keeps the value after pin-value out
+// of its error, whatever ends the value and however the name is spelt.
+func TestParseErrorsHidePIN(t *testing.T) {
+	// TAIL is what follows a character that ends a pkcs11 attribute; it
+	// may be PIN too.
+	const pin, tail = "SECR", "TAIL"
+	for _, in := range []string{
+		"file:/tmp/x?pin-value=" + pin + "56",
+		"file:///tmp/x#pin-value=" + pin + "56",
+		"file://h?pin-value=" + pin + "/x",
+		"gcpkms://projects/p?pin-value=" + pin + "56",
+		"token=a?pin-value=" + pin + "#" + tail,
+		"token=a?pin-value=" + pin + ";" + tail,
+		"token=a?pin-value=" + pin + "?" + tail,
+		"token=a?PIN-VALUE=" + pin + "&x",
+		"token=a?pin%2Dvalue=" + pin + "&x",
+		"token=a?pin-value%3D" + pin + "&x",
+		"pin-value=" + pin + ":x",
+		"pkcs11:slot-id=pin-value=" + pin,
+		"pkcs11:token=t?x-a=1&pin-value?" + pin + "=1",
+		"C:\\keys?pin-value=" + pin + "?x",
+		"awskms://pin-value=" + pin + "/alias/k",
+		"awskms:///alias/k?region=pin-value=" + pin,
+		"awskms:///alias/pin-value=" + pin + "?region=eu-north-1",
+		"awskms:///pin-value%3D" + pin,
+		"azurekv://v1.vault.azure.net/keys/k?pin-value=" + pin + "56",
+		"azurekv://pin-value=" + pin + "/keys/k",
+		"azurekv://v1.vault.azure.net/keys/pin-value=" + pin,
+	} {
+		_, err := keystore.Parse(in)
+		if !errors.Is(err, keystore.ErrBadURI) {
+			t.Errorf("Parse(%q) = %v, want ErrBadURI", in, err)
+			continue
+		}
+		if strings.Contains(err.Error(), pin) || strings.Contains(err.Error(), tail) {
+			t.Errorf("Parse(%q) reveals the PIN: %v", in, err)
+		}
+	}
+}
+
+func TestMaskPINValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"pkcs11:token=t?pin-value=1#2&module-path=/m.so": "pkcs11:token=t?pin-value=REDACTED",
+		"x?PIN%2dVALUE%3d1234":                           "x?PIN%2dVALUE=REDACTED",
+		"%70in-value=1":                                  "%70in-value=REDACTED",
+		"pkcs11:token=t?pin-source=file:/p":              "pkcs11:token=t?pin-source=file:/p",
+		"pin-valu=1":                                     "pin-valu=1",
+		"pin-value":                                      "pin-value",
+	} {
+		if got := keystore.MaskPINValue(in); got != want {
+			t.Errorf("MaskPINValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzParseHidesPIN: whatever surrounds it and however its name is
+// spelt, no part (of four bytes or more) of the value of a pin-value
+// attribute (up to the next & or ;) shows in Parse's error, raw, quoted or
+// percent-decoded.
+func FuzzParseHidesPIN(f *testing.F) {
+	for _, s := range [][4]string{
+		{"file:/tmp/x?", "pin-value=", "123456", ""},
+		{"gcpkms://projects/p?", "pin-value=", "777777", ""},
+		{"token=a?", "pin-value=", "SECR#ET", ""},
+		{"pkcs11:token=a?", "PIN-VALUE=", "SECRET", "&pin-source=env:X"},
+		{"pkcs11:slot-id=", "pin%2Dvalue%3d", "S;ECR", "?x"},
+		{"file://h?", "pin-value=", "SECRET", "/k.json"},
+		{"", "pin-value=", "SECRET", ":x"},
+		{"pkcs11:token=t?", "pin-value=", "%zzSECRET", ""},
+		{"pkcs11:token=t?pin-value=1&", "pin-value=", "SECRET", ""},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, prefix, name, value, suffix string) {
+		if n, err := url.PathUnescape(name); err != nil || strings.ToLower(n) != "pin-value=" {
+			t.Skip()
+		}
+		secret := value
+		if i := strings.IndexAny(value, "&;"); i >= 0 {
+			secret = value[:i]
+		}
+		if len(secret) < 4 {
+			t.Skip() // short values turn up in any message
+		}
+		msg := parseError(prefix + name + value + suffix)
+		if msg == "" {
+			return
+		}
+		// The same text may come from elsewhere in the input or from the
+		// message itself: then the input with another value shows it too.
+		other := strings.Repeat("\x01", len(secret)) + value[len(secret):]
+		otherMsg := parseError(prefix + name + other + suffix)
+		for _, form := range pinForms(secret) {
+			for i := 0; i+4 <= len(form); i++ {
+				part := form[i : i+4]
+				if strings.Contains(msg, part) && !strings.Contains(otherMsg, part) {
+					t.Fatalf("Parse(%q): error shows part of the PIN (%q): %s", prefix+name+value+suffix, part, msg)
+				}
+			}
+		}
+	})
+}
+
+func parseError(s string) string {
+	if _, err := keystore.Parse(s); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// pinForms are the ways a PIN could appear in a message: as typed, as %q
+// prints it, and percent-decoded.
+func pinForms(s string) []string {
+	forms := []string{s, strings.Trim(strconv.Quote(s), `"`)}
+	if d, err := url.PathUnescape(s); err == nil && len(d) >= 4 {
+		forms = append(forms, d, strings.Trim(strconv.Quote(d), `"`))
+	}
+	return forms
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -210,7 +211,11 @@ func parseTime(raw json.RawMessage) (time.Time, bool) {
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		cut := 300
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // not inside a character: the message stays valid UTF-8
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }

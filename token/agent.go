@@ -10,13 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/internal/loopback"
 )
 
@@ -311,12 +311,7 @@ func (notSecretError) Is(target error) bool { return target == ErrNotAgentSecret
 // writes at start) and returns the secret without its newline. A file
 // that does not hold one is an error wrapping ErrNotAgentSecret.
 func ReadAgentSecret(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("secret file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 256))
+	b, err := inputfile.Read(path, 256, "an agent secret file")
 	if err != nil {
 		return "", fmt.Errorf("secret file: %w", err)
 	}

@@ -466,14 +466,29 @@ func (c *Client) parseSuccess(endpoint string, start time.Time, out *httpResult)
 	return r, nil
 }
 
+// maxExpiresIn bounds a sensible token lifetime; more is a server bug
+// (or an attack on the cache) rather than a token to keep for years.
+const maxExpiresIn = 10 * 365 * 24 * 3600
+
+// jsonNumber is RFC 8259's number: ParseFloat also takes NaN, Inf, hex
+// and underscores, none of which a server means as seconds.
+var jsonNumber = regexp.MustCompile(`^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$`)
+
+// parseExpiresIn reads expires_in, a JSON number or (some servers) a
+// string holding one. Absent or null gives 0: no lifetime was given.
+// Anything else must be at least one second and at most maxExpiresIn;
+// fractions are cut to whole seconds.
 func parseExpiresIn(raw json.RawMessage) (int64, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, nil
 	}
-	s := strings.Trim(string(raw), `"`)
+	s := string(raw)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f > 10*365*24*3600 {
-		return 0, fmt.Errorf("expires_in %s is not a sensible number of seconds", oneLine(string(raw)))
+	if !jsonNumber.MatchString(s) || err != nil || !(f >= 1 && f <= maxExpiresIn) {
+		return 0, fmt.Errorf("expires_in %s is not a sensible number of seconds (1 to %d)", oneLine(string(raw)), maxExpiresIn)
 	}
 	return int64(f), nil
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 )
 
 // FileCache keeps token responses in Dir, one 0600 file per cache key,
@@ -37,7 +39,9 @@ func (f FileCache) Load(key string) (*Response, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("token: cache file %s is readable by others (mode %v); delete it", p, st.Mode().Perm())
 	}
-	b, err := os.ReadFile(p)
+	// The stored response is at most maxBody, but HTML escaping in
+	// json.Marshal can grow it (< becomes \u003c).
+	b, err := inputfile.Read(p, 8*maxBody, "a token cache file")
 	if err != nil {
 		return nil, fmt.Errorf("token: cache: %w", err)
 	}

@@ -22,9 +22,34 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // assertionClaims are the claims the STS reads from a client assertion.
 type assertionClaims struct {
 	jwt.Claims
+	// Aud is the raw aud claim (it hides the embedded Audience): whether
+	// it is a string or an array matters, see checkAudience.
+	Aud json.RawMessage `json:"aud"`
 	// Details is one detail (an object, as HelseID.Library sends a single
 	// one) or an array of them.
 	Details json.RawMessage `json:"assertion_details"`
+}
+
+// audienceOK applies draft-ietf-oauth-rfc7523bis, where HelseID is
+// heading: the issuer is the assertion's sole audience, so an array that
+// holds anything else is refused (a client that sends one would also be
+// accepted by every other server it lists). A single string may still be
+// the token endpoint, as RFC 7523 allowed.
+func (s *Server) audienceOK(raw json.RawMessage) bool {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return one == s.cfg.Issuer || one == s.cfg.Issuer+TokenPath
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) != nil || len(many) == 0 {
+		return false
+	}
+	for _, a := range many {
+		if a != s.cfg.Issuer {
+			return false
+		}
+	}
+	return true
 }
 
 // details splits assertion_details into its entries.
@@ -197,8 +222,8 @@ func (s *Server) checkAssertion(r *http.Request) (clientID string, claims *asser
 	switch {
 	case cl.Issuer != clientID || cl.Subject != clientID:
 		return bad("iss and sub must both be the client id")
-	case !cl.Audience.Contains(s.cfg.Issuer) && !cl.Audience.Contains(s.cfg.Issuer+TokenPath):
-		return bad(fmt.Sprintf("aud must be the issuer %s", s.cfg.Issuer))
+	case !s.audienceOK(cl.Aud):
+		return bad(fmt.Sprintf("aud must be the issuer %s alone (a string, or an array holding only it)", s.cfg.Issuer))
 	case cl.Expiry == nil || cl.IssuedAt == nil || cl.ID == "":
 		return bad("exp, iat and jti are required")
 	case now.After(cl.Expiry.Time().Add(s.cfg.Skew)):

@@ -30,7 +30,11 @@ func lockFile(ctx context.Context, p, config string) (unlock func(), err error) 
 	if err != nil {
 		return nil, fmt.Errorf("profile: lock the config file %s: %w", config, err)
 	}
-	// Whatever the umask: others must be able to open it to lock.
+	// 0644, not 0600 like the key and config files, whatever the umask:
+	// everyone who may change the config (root and a service account that
+	// both rotate it, say) must open the lock file to flock it, and one
+	// made 0600 by whoever came first would lock the others out. Being
+	// empty, it shows nothing but that the config file exists.
 	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != 0o644 {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
 			_ = f.Chmod(0o644)

@@ -13,6 +13,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jwkctl/jwkctl/internal/inputfile"
+	"github.com/jwkctl/jwkctl/keystore"
 )
 
 // ErrNotFound is returned for a profile name the file does not have.
@@ -138,7 +141,8 @@ func Load(path string) (*File, error) {
 		}
 	}
 	if f.Default != "" && f.Profiles[f.Default] == nil {
-		return f, fmt.Errorf("profile: %s: default profile %q is not defined", path, f.Default)
+		// A key URI put under default: by mistake may hold a PIN.
+		return f, fmt.Errorf("profile: %s: default profile %q is not defined", path, keystore.MaskPINValue(f.Default))
 	}
 	dir, err := absDir(path)
 	if err != nil {
@@ -155,6 +159,10 @@ func Load(path string) (*File, error) {
 // readConfig reads the config file after checking that only its owner,
 // the current user or root, can change it.
 func readConfig(path string) ([]byte, error) {
+	// Before opening: opening a FIFO would wait for a writer.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("profile: config file %s is not a regular file", path)
+	}
 	fh, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("profile: config file %s: %w", path, fs.ErrNotExist)
@@ -177,7 +185,7 @@ func readConfig(path string) ([]byte, error) {
 	if err := checkOwner(fi, path); err != nil {
 		return nil, err
 	}
-	b, err := io.ReadAll(fh)
+	b, err := inputfile.ReadFrom(fh, path, inputfile.MaxConfig, "a config file")
 	if err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
@@ -215,6 +223,7 @@ func (f *File) Get(name string) (*Profile, error) {
 	}
 	p, ok := f.Profiles[name]
 	if !ok {
+		name = keystore.MaskPINValue(name) // a key URI given as --profile by mistake
 		have := f.Names()
 		if len(have) == 0 {
 			return nil, fmt.Errorf("%w %q: the config file defines none", ErrNotFound, name)
@@ -305,7 +314,7 @@ func (f *File) Save(path string) error {
 		}
 	}
 	if f.Default != "" && f.Profiles[f.Default] == nil {
-		return fmt.Errorf("profile: default profile %q is not defined", f.Default)
+		return fmt.Errorf("profile: default profile %q is not defined", keystore.MaskPINValue(f.Default))
 	}
 	absdir, err := absDir(path)
 	if err != nil {

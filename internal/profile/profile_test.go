@@ -300,6 +300,23 @@ func TestPinValueMessage(t *testing.T) {
 	}
 }
 
+// A key URI with a pin-value named where a profile name goes (default:, or
+// the profile asked for) comes back masked, whatever ends the PIN.
+func TestProfileNameErrorsHidePIN(t *testing.T) {
+	path := writeConfig(t, t.TempDir(), "default: 'pkcs11:token=a?pin-value=SECR#TAIL'\nprofiles:\n  a:\n    key: file:k.json\n")
+	_, err := Load(path)
+	if err == nil || strings.Contains(err.Error(), "SECR") || strings.Contains(err.Error(), "TAIL") {
+		t.Errorf("Load: %v", err)
+	}
+	f := &File{Default: "token=a?PIN-VALUE=SECR;TAIL", Profiles: map[string]*Profile{"a": {}}}
+	if err := f.Save(filepath.Join(t.TempDir(), "c.yaml")); err == nil || strings.Contains(err.Error(), "SECR") || strings.Contains(err.Error(), "TAIL") {
+		t.Errorf("Save: %v", err)
+	}
+	if _, err := f.Get("pkcs11:token=a?pin%2Dvalue=SECR&TAIL"); !errors.Is(err, ErrNotFound) || strings.Contains(err.Error(), "SECR") || strings.Contains(err.Error(), "TAIL") {
+		t.Errorf("Get: %v", err)
+	}
+}
+
 // scopes (and resources) may be a space-separated string, as in OAuth's
 // scope parameter, as well as a list.
 func TestScopesAsString(t *testing.T) {

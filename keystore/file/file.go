@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -160,6 +162,7 @@ func readKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file: %w", err)
 	}
+	// Checked before opening: opening a FIFO would wait for a writer.
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("file: %s is not a regular file", path)
 	}
@@ -167,7 +170,21 @@ func readKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: key file %s has mode %04o and others can read or change it; fix it with: chmod 600 %s",
 			keystore.ErrInsecure, path, perm, shellQuote(path))
 	}
-	data, err := os.ReadFile(path)
+	return readCapped(path)
+}
+
+// readCapped reads a key file with a cap, and only if, opened, it is still
+// a regular file (not one swapped for a FIFO or device since a Stat).
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("file: %s is not a regular file", path)
+	}
+	data, err := inputfile.ReadFrom(f, path, maxKeyFile, "a key file")
 	if err != nil {
 		return nil, fmt.Errorf("file: %w", err)
 	}
@@ -177,7 +194,10 @@ func readKeyFile(path string) ([]byte, error) {
 // List returns the keys in a directory (file:dir/) or the single key a
 // file: URI names. Files that are not keys are skipped. Encrypted keys are
 // listed with State "encrypted" and no public key unless opts.Passphrase
-// opens them.
+// opens them. The temporary files of a write (see writeNew) are listed
+// with State "temp-file", or "stale-temp-file" once a minute old: a
+// stale one is what a killed write left, may hold a private key, and goes
+// with the next key written in that directory.
 func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Options) ([]keystore.KeyInfo, error) {
 	if prefix == nil || prefix.Scheme != keystore.SchemeFile {
 		return nil, fmt.Errorf("%w: want a file: URI", keystore.ErrBadURI)
@@ -190,14 +210,26 @@ func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Optio
 		return nil, fmt.Errorf("file: %w", err)
 	}
 	var paths []string
+	temps := map[string]string{}
 	if fi.IsDir() {
 		entries, err := os.ReadDir(prefix.Path)
 		if err != nil {
 			return nil, fmt.Errorf("file: %w", err)
 		}
+		now := time.Now()
 		for _, e := range entries {
+			p := filepath.Join(prefix.Path, e.Name())
+			if temp, stale := isTemp(e, now); temp {
+				// Hidden, but it may hold a private key a killed write
+				// left behind: the user should know it is there.
+				paths, temps[p] = append(paths, p), "temp-file"
+				if stale {
+					temps[p] = "stale-temp-file"
+				}
+				continue
+			}
 			if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
-				paths = append(paths, filepath.Join(prefix.Path, e.Name()))
+				paths = append(paths, p)
 			}
 		}
 	} else {
@@ -207,6 +239,9 @@ func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Optio
 	var out []keystore.KeyInfo
 	for _, p := range paths {
 		info, ok := inspect(p, opts.Passphrase)
+		if state := temps[p]; state != "" {
+			info.State, ok = state, true
+		}
 		if ok {
 			out = append(out, info)
 		}
@@ -216,8 +251,8 @@ func (Backend) List(_ context.Context, prefix *keystore.URI, opts keystore.Optio
 
 func inspect(path string, pass []byte) (keystore.KeyInfo, bool) {
 	info := keystore.KeyInfo{URI: &keystore.URI{Scheme: keystore.SchemeFile, Path: path}}
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) > maxKeyFile {
+	data, err := readCapped(path)
+	if err != nil {
 		return info, false
 	}
 	if isJWE(data) {
@@ -257,9 +292,9 @@ func (Backend) Delete(_ context.Context, u *keystore.URI, _ keystore.Options) er
 	}
 	// Only a key file goes: a private JWK, or one jwkctl encrypted. A
 	// mistyped path to a config or any other file is refused.
-	data, err := os.ReadFile(u.Path)
+	data, err := readCapped(u.Path)
 	if err != nil {
-		return fmt.Errorf("file: %w", err)
+		return err
 	}
 	if !isJWE(data) {
 		if _, _, err := ParsePrivateJWK(data); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -111,7 +112,7 @@ func readPinSource(src string) (string, error) {
 		}
 		return pin, nil
 	case "file":
-		fi, err := os.Stat(arg)
+		f, err := os.Open(arg)
 		if errors.Is(err, fs.ErrNotExist) {
 			// Not a PIN problem yet: say what is missing.
 			return "", fmt.Errorf("pkcs11: the pin-source file %s does not exist (write the token's user PIN into it, mode 0600)", arg)
@@ -119,12 +120,19 @@ func readPinSource(src string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%w: pin-source file: %v", keystore.ErrPIN, err)
 		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return "", fmt.Errorf("%w: pin-source file: %v", keystore.ErrPIN, err)
+		}
 		if fi.Mode().Perm()&0o077 != 0 {
 			return "", fmt.Errorf("%w: PIN file %s has mode %04o; fix it with: chmod 600 %s", keystore.ErrInsecure, arg, fi.Mode().Perm(), arg)
 		}
-		b, err := os.ReadFile(arg)
+		// Capped: /dev/zero or a FIFO fed without end is refused, not read
+		// until memory runs out.
+		b, err := inputfile.ReadFrom(f, arg, inputfile.MaxPassphrase, "a PIN file")
 		if err != nil {
-			return "", fmt.Errorf("%w: pin-source file: %v", keystore.ErrPIN, err)
+			return "", fmt.Errorf("%w: pin-source file: %w", keystore.ErrPIN, err)
 		}
 		pin := strings.TrimRight(string(b), "\r\n")
 		if pin == "" {
