@@ -132,6 +132,7 @@ type counted struct {
 var (
 	_ keystore.AlgRestricted = (*counted)(nil)
 	_ keystore.AlgRecorder   = (*counted)(nil)
+	_ keystore.KidRecorder   = (*counted)(nil)
 	_ keystore.ConcatSigner  = (*counted)(nil)
 )
 
@@ -152,6 +153,15 @@ func (k *counted) Algs() []jose.SignatureAlgorithm {
 func (k *counted) RecordedAlg() jose.SignatureAlgorithm {
 	if r, ok := k.Key.(keystore.AlgRecorder); ok {
 		return r.RecordedAlg()
+	}
+	return ""
+}
+
+// RecordedKid forwards keystore.KidRecorder: a wrapped key must keep
+// signing with the kid it is registered under.
+func (k *counted) RecordedKid() string {
+	if r, ok := k.Key.(keystore.KidRecorder); ok {
+		return r.RecordedKid()
 	}
 	return ""
 }

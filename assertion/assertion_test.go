@@ -370,3 +370,34 @@ func verifyProofClaims(t *testing.T, p string, s *signer.Signer) map[string]any 
 	}
 	return c
 }
+
+// A signer with a kept kid still makes proofs whose thumbprint is the RFC
+// 7638 one of the proof's jwk header, which is what a server binds the
+// token to (cnf.jkt): the kid plays no part in it.
+func TestDPoPThumbprintIgnoresKeptKid(t *testing.T) {
+	ec, _ := keys(t)
+	s, _ := signer.New(ec, jose.ES256)
+	kept, err := s.WithKeyID("registered-kid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := assertion.NewDPoP(kept, assertion.DPoPConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.Proof(assertion.ProofRequest{Method: "GET", URL: "https://api.example.no/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := jose.ParseSignedCompact(p, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := obj.Signatures[0].Protected.JSONWebKey.Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := base64.RawURLEncoding.EncodeToString(tp); d.Thumbprint() != want {
+		t.Errorf("Thumbprint() = %q, want the jkt %q", d.Thumbprint(), want)
+	}
+}

@@ -83,7 +83,7 @@ func (d *DPoP) Signer() *signer.Signer { return d.s }
 
 // Thumbprint is the JWK thumbprint of the proof key (the cnf.jkt a server
 // binds tokens to).
-func (d *DPoP) Thumbprint() string { return d.s.KeyID() }
+func (d *DPoP) Thumbprint() string { return d.s.Thumbprint() }
 
 // Proof returns a new compact DPoP proof for one request.
 func (d *DPoP) Proof(req ProofRequest) (string, error) {

@@ -42,6 +42,7 @@ func App() *cli.App {
 			verboseFlag(),
 		},
 		Commands: []*cli.Command{
+			initCommand(),
 			keysCommand(),
 			assertionCommand(),
 			tokenCommand(),

@@ -25,6 +25,7 @@ func assertionCommand() *cli.Command {
 			&cli.StringFlag{Name: "client-id", Usage: "client `ID` (iss and sub)", Required: true, EnvVars: env("client-id")},
 			&cli.StringFlag{Name: "audience", Usage: "`AUD`: for HelseID the issuer URI, e.g. https://helseid-sts.test.nhn.no", Required: true, EnvVars: env("audience")},
 			algFlag("JOSE `ALG` (default: PS256 for RSA keys, the curve's ES alg for EC keys)"),
+			kidFlag(),
 			&cli.DurationFlag{Name: "lifetime", Usage: "`DURATION` from iat to exp", Value: assertion.DefaultLifetime, EnvVars: env("lifetime")},
 			&cli.BoolFlag{Name: "force-lifetime", Usage: "allow a lifetime over 60s", EnvVars: env("force-lifetime")},
 			&cli.StringFlag{Name: "typ", Usage: "JWT `TYP` header", Value: assertion.TypHelseID, EnvVars: env("typ")},
@@ -59,6 +60,9 @@ func runAssertion(c *cli.Context) error {
 	}
 	s, err := signer.New(key, alg)
 	if err != nil {
+		return err
+	}
+	if s, err = s.WithKeyID(c.String("kid")); err != nil {
 		return err
 	}
 	lifetime := c.Duration("lifetime")

@@ -13,7 +13,6 @@ import (
 
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/rotation"
-	"github.com/jwkctl/jwkctl/signer"
 	"github.com/jwkctl/jwkctl/token"
 )
 
@@ -178,7 +177,9 @@ func runKeysExpiry(c *cli.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	currentKid, _ := signer.Thumbprint(cur.Key().Public())
+	// Selvbetjening lists each key's registered kid and its thumbprint: a
+	// key imported with its kid kept matches the first, any key the second.
+	currentKid, usedKid := cur.Thumbprint(), cur.KeyID()
 	sb, err := rotation.ProfileClient(c.Context, p, opts, nil)
 	if err != nil {
 		return 0, profileHints(err, name, path)
@@ -200,7 +201,7 @@ func runKeysExpiry(c *cli.Context) (int, error) {
 	var rows []row
 	for _, k := range keys {
 		r := row{Kid: k.Kid, Thumbprint: k.JWKThumbprint, Expiration: k.Expiration, Origin: k.Origin,
-			Current: k.JWKThumbprint == currentKid || k.Kid == currentKid}
+			Current: k.JWKThumbprint == currentKid || k.Kid == currentKid || k.Kid == usedKid}
 		if k.Expiration != nil {
 			d := daysLeft(k.Expiration.Sub(now))
 			r.DaysLeft = &d
@@ -217,7 +218,7 @@ func runKeysExpiry(c *cli.Context) (int, error) {
 	} else {
 		fmt.Fprintln(c.App.Writer, status)
 		tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KID\tEXPIRES\tDAYS LEFT\tORIGIN\tCURRENT")
+		fmt.Fprintln(tw, "KID\tTHUMBPRINT\tEXPIRES\tDAYS LEFT\tORIGIN\tCURRENT")
 		for _, r := range rows {
 			exp, days := "-", "-"
 			if r.Expiration != nil {
@@ -227,7 +228,7 @@ func runKeysExpiry(c *cli.Context) (int, error) {
 			if r.Current {
 				cur = "*"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", dash(r.Thumbprint), exp, days, dash(r.Origin), cur)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Kid), dash(r.Thumbprint), exp, days, dash(r.Origin), cur)
 		}
 		tw.Flush()
 	}

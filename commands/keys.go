@@ -104,13 +104,15 @@ func runKeysGenerate(c *cli.Context) error {
 	return nil
 }
 
-// printPublicJWK writes the key's public JWK (kid = thumbprint) to stdout.
+// printPublicJWK writes the key's public JWK to stdout, with the kid its
+// signatures carry (the thumbprint, or the kid the key records).
 func printPublicJWK(c *cli.Context, key keystore.Key, alg jose.SignatureAlgorithm) (jose.JSONWebKey, error) {
-	jwk, err := signer.PublicJWK(key.Public(), alg)
+	s, err := signer.New(key, alg)
 	if err != nil {
-		return jwk, err
+		return jose.JSONWebKey{}, err
 	}
-	return jwk, writeJSON(c.App.Writer, jwk)
+	jwk := s.Public()
+	return *jwk, writeJSON(c.App.Writer, jwk)
 }
 
 // progress shows that a slow step is running: a spinner when w is a
@@ -155,10 +157,11 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 func keysPublicCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "public",
-		Usage: "print the public key (JWK, JWKS or PEM) with kid = RFC 7638 thumbprint",
+		Usage: "print the public key (JWK, JWKS or PEM) with the kid it signs with (the RFC 7638 thumbprint unless a registered kid was kept)",
 		Flags: append([]cli.Flag{
 			keyFlag(true),
 			algFlag("JOSE `ALG` to put in the JWK (default: PS256 for RSA, the curve's ES alg for EC)"),
+			kidFlag(),
 			&cli.StringFlag{Name: "format", Usage: "output `FORMAT`: jwk, jwks or pem", Value: "jwk", EnvVars: env("format")},
 		}, backendFlags()...),
 		Action: runKeysPublic,
@@ -180,10 +183,14 @@ func runKeysPublic(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	jwk, err := signer.PublicJWK(key.Public(), alg)
+	s, err := signer.New(key, alg)
 	if err != nil {
 		return err
 	}
+	if s, err = s.WithKeyID(c.String("kid")); err != nil {
+		return err
+	}
+	jwk := *s.Public()
 	switch format {
 	case "jwks":
 		return writeJSON(c.App.Writer, signer.JWKS(jwk))
@@ -235,6 +242,7 @@ func keysImportCommand() *cli.Command {
 			&cli.PathFlag{Name: "from-passphrase-file", Usage: "read the passphrase of an encrypted --from file from `FILE`", EnvVars: env("from-passphrase-file")},
 			&cli.StringFlag{Name: "kid", Usage: "import the key with this `KID` from a JWK Set of several", EnvVars: env("kid")},
 			algFlag("JOSE `ALG` the key is for (default: the source's alg, else PS256 / the curve's ES alg)"),
+			keepKidFlag(),
 		}, backendFlags()...),
 		Action: runKeysImport,
 	}
@@ -289,11 +297,15 @@ func runKeysImport(c *cli.Context) error {
 	if err := signer.Fits(alg, priv.Public()); err != nil {
 		return err
 	}
+	keep, err := keptKid(c, srcKid, from)
+	if err != nil {
+		return err
+	}
 	opts, err := backendOptions(c)
 	if err != nil {
 		return err
 	}
-	key, err := keystore.Import(c.Context, keystore.ImportRequest{URI: u, Private: priv, Alg: alg, Options: opts})
+	key, err := keystore.Import(c.Context, keystore.ImportRequest{URI: u, Private: priv, Alg: alg, Kid: keep, Options: opts})
 	if err != nil {
 		return err
 	}
@@ -319,11 +331,42 @@ func runKeysImport(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "note: %s keys do not record their alg: this key signs %s unless told %s (alg: %s in the profile, or --alg %s).\n",
 			key.URI().Scheme, def, alg, alg, alg)
 	}
-	if srcKid != "" && srcKid != jwk.KeyID {
+	if keep != "" && !recordsKid(key, keep) {
+		fmt.Fprintf(c.App.ErrWriter, "note: %s keys cannot record a kid: put kid: %s in the profile that uses this key (or give --kid %s to token, call and assertion), so assertions carry the registered kid.\n",
+			key.URI().Scheme, keep, keep)
+	}
+	if keep == "" && srcKid != "" && srcKid != jwk.KeyID {
 		fmt.Fprintf(c.App.ErrWriter, "note: %s gave the key kid %q; jwkctl names every key by its RFC 7638 thumbprint, so assertions now carry kid %s. "+
-			"If HelseID answers invalid_client, register the public JWK above in Selvbetjening, so the registration carries this kid.\n", from, srcKid, jwk.KeyID)
+			"If the key is already registered in Selvbetjening under kid %q, import it again with --keep-kid; else register the public JWK above, so the registration carries this kid.\n",
+			from, srcKid, jwk.KeyID, srcKid)
 	}
 	return nil
+}
+
+// keepKidFlag is --keep-kid, for commands that import a key.
+func keepKidFlag() *cli.BoolFlag {
+	return &cli.BoolFlag{Name: "keep-kid", Usage: "sign with the kid the key came with (the one it is registered under in Selvbetjening) instead of its RFC 7638 thumbprint", EnvVars: env("keep-kid")}
+}
+
+// keptKid is the source's kid when --keep-kid asks to keep it, else "".
+func keptKid(c *cli.Context, srcKid, from string) (string, error) {
+	if !c.Bool("keep-kid") {
+		return "", nil
+	}
+	if srcKid == "" {
+		return "", fmt.Errorf("--keep-kid: %s gives the key no kid to keep; leave --keep-kid out to use the RFC 7638 thumbprint", from)
+	}
+	if err := signer.CheckKeyID(srcKid); err != nil {
+		return "", fmt.Errorf("--keep-kid: %s: %w", from, err)
+	}
+	return srcKid, nil
+}
+
+// recordsKid reports whether key signs with kid by itself (a key file
+// that holds it), so no profile entry is needed.
+func recordsKid(key keystore.Key, kid string) bool {
+	r, ok := key.(keystore.KidRecorder)
+	return ok && r.RecordedKid() == kid
 }
 
 func samePath(a, b string) bool {

@@ -3,7 +3,10 @@
 package commands
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/jwkctl/jwkctl/internal/devsts"
+	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore/pkcs11/softhsmtest"
 )
 
@@ -132,4 +136,100 @@ func TestPKCS11ImportNotesTheAlg(t *testing.T) {
 	if !strings.Contains(errOut, "pkcs11 keys do not record their alg: this key signs PS256 unless told RS256") {
 		t.Fatalf("no note about the alg: %s", errOut)
 	}
+}
+
+// jwkctl init into SoftHSM2 with the registered kid kept: the key lands in
+// the token as sensitive and non-extractable (pkcs11-tool, an independent
+// tool, says so), no private key is left in any file (the download is
+// deleted), the profile carries the kid the token cannot record, and the
+// profile gets a token from a dev STS that knows the key by that kid.
+func TestInitIntoSoftHSMKeepsKid(t *testing.T) {
+	tok := softhsmtest.Token(t)
+	tool, err := exec.LookPath("pkcs11-tool")
+	if err != nil {
+		if os.Getenv("JWKCTL_REQUIRE_SOFTHSM") == "1" {
+			t.Fatal("pkcs11-tool not found (apt-get install opensc)")
+		}
+		t.Skip("pkcs11-tool not found (apt-get install opensc)")
+	}
+	sts := startCPAPI(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	t.Setenv("JWKCTL_CONFIG", cfg)
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientID, dlKid := uuidLike(t), sha1Kid(t)
+	from := filepath.Join(dir, "HelseID Configuration.json")
+	os.WriteFile(from, []byte(handDownload(sts.Issuer(), clientID, jsonString(handRSAJWK(k, dlKid, "RS512")))), 0o600)
+	if err := sts.RegisterClient(clientID, []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: dlKid}}, []string{cpScope}); err != nil {
+		t.Fatal(err)
+	}
+	object := "init-" + clientID[:8]
+	args := []string{"init", "--from", from, "--profile", "hsm", "--key", tok.URI(object), "--keep-kid", "--check"}
+	out, errOut, code := runCLI(t, append(args, "--delete-download")...)
+	if code != 0 {
+		t.Fatalf("init into SoftHSM2: %s", errOut)
+	}
+	if strings.Contains(out+errOut, tok.PIN) || strings.Contains(out+errOut, jwkMember(t, handRSAJWK(k, dlKid, ""), "d")) {
+		t.Fatal("init printed the PIN or the private key")
+	}
+	if !strings.Contains(errOut, "issued a Bearer token") {
+		t.Errorf("init --check:\n%s", errOut)
+	}
+	f, err := profile.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := f.Profiles["hsm"]; p == nil || p.Kid != dlKid || p.Alg != "RS512" || !strings.HasPrefix(p.Key, "pkcs11:") {
+		t.Fatalf("profile %+v", p)
+	}
+	// No private key anywhere under the directory.
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), `"d"`) || strings.Contains(string(b), "PRIVATE KEY") || strings.Contains(string(b), "RSAKeyValue") {
+			t.Errorf("%s holds a private key", p)
+		}
+		return nil
+	})
+	lo, err := exec.Command(tool, "--module", tok.Module, "--token-label", tok.Label, "--login", "--pin", tok.PIN,
+		"--list-objects", "--type", "privkey").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pkcs11-tool --list-objects: %v: %s", err, lo)
+	}
+	var block string
+	for _, b := range strings.Split(string(lo), "Private Key Object") {
+		if strings.Contains(b, "label:      "+object+"\n") || strings.Contains(b, "label: "+object) {
+			block = b
+		}
+	}
+	if block == "" {
+		t.Fatalf("pkcs11-tool does not list %s:\n%s", object, lo)
+	}
+	access := ""
+	for _, l := range strings.Split(block, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "Access:") {
+			access = l
+		}
+	}
+	if !strings.Contains(access, "sensitive") || strings.Contains(strings.ReplaceAll(access, "never extractable", ""), "extractable") {
+		t.Errorf("the imported key is not sensitive and non-extractable:\n%s", block)
+	}
+
+	out, errOut, code = runCLI(t, "call", "--profile", "hsm", sts.Issuer()+"/cp/communicationparty/8142987")
+	if code != 0 || !strings.Contains(out, clientID) {
+		t.Fatalf("call with the HSM key: %d %s %s", code, out, errOut)
+	}
+	// Again (the download once more): nothing changes.
+	os.WriteFile(from, []byte(handDownload(sts.Issuer(), clientID, jsonString(handRSAJWK(k, dlKid, "RS512")))), 0o600)
+	before := dirState(t, dir)
+	if _, errOut, code = runCLI(t, append(args, "--delete-download")...); code != 0 || !strings.Contains(errOut, "already set up") {
+		t.Fatalf("second init: %d %s", code, errOut)
+	}
+	delete(before, from)
+	sameState(t, before, dirState(t, dir))
 }

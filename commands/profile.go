@@ -44,7 +44,14 @@ func clientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "sfm-journal-id", Usage: "SFM journal `ID`, sent as the nhn:sfm:journal-id assertion detail", EnvVars: env("sfm-journal-id")},
 		&cli.PathFlag{Name: "assertion-details", Usage: "JSON `FILE` of further assertion_details: one object with a \"type\" (such as nhn:tillitsrammeverk:parameters), or an array of them", EnvVars: env("assertion-details")},
 		&cli.StringFlag{Name: "alg", Usage: "signature `ALG` (default: PS256 for RSA, ES256/384/512 for EC, the KMS key's own)", EnvVars: env("alg")},
+		kidFlag(),
 	}
+}
+
+// kidFlag is --kid: the kid a key is registered under, when that is not
+// its RFC 7638 thumbprint and the key cannot record it.
+func kidFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "kid", Usage: "sign with this `KID` in the header: the one the key is registered under in Selvbetjening, when that is not its RFC 7638 thumbprint (default: the key file's kid, else the thumbprint)", EnvVars: env("kid")}
 }
 
 // tokenFlags are every flag a command that gets tokens needs: the key,
@@ -103,6 +110,7 @@ func resolveProfile(c *cli.Context) (*profile.Profile, error) {
 	str("child-org", &p.ChildOrg)
 	str("sfm-journal-id", &p.SFMJournalID)
 	str("alg", &p.Alg)
+	str("kid", &p.Kid)
 	str("kms-endpoint", &p.KMSEndpoint)
 	if c.IsSet("passphrase-file") {
 		p.PassphraseFile = c.Path("passphrase-file")

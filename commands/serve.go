@@ -202,6 +202,7 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 		// a reload does not keep tokens bound to the old one.
 		b, _ := json.Marshal(p)
 		b = append(b, client.KeyID()...)
+		b = append(b, client.Thumbprint()...)
 		// The cache key holds the assertion details as read from their
 		// file, which json.Marshal(p) names only by path.
 		b = append(b, client.CacheKey(token.Request{})...)
@@ -213,7 +214,7 @@ func loadAgentProfiles(ctx context.Context, path string, only []string, base key
 		if u, err := keystore.Parse(p.Key); err == nil {
 			backend = u.Scheme
 		}
-		out = append(out, &agent.Profile{Name: name, Client: client, Scopes: p.Scopes, Backend: backend, KeyID: client.KeyID(), Fingerprint: hex.EncodeToString(sum[:])})
+		out = append(out, &agent.Profile{Name: name, Client: client, Scopes: p.Scopes, Backend: backend, KeyID: client.Thumbprint(), Fingerprint: hex.EncodeToString(sum[:])})
 	}
 	return out, nil
 }
@@ -275,7 +276,7 @@ func currentKeyExpiry(ctx context.Context, p *profile.Profile, base keystore.Opt
 		return time.Time{}, err
 	}
 	for _, k := range keys {
-		if (k.JWKThumbprint == s.KeyID() || k.Kid == s.KeyID()) && k.Expiration != nil {
+		if (k.JWKThumbprint == s.Thumbprint() || k.Kid == s.KeyID()) && k.Expiration != nil {
 			return *k.Expiration, nil
 		}
 	}

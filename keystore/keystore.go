@@ -34,6 +34,15 @@ type AlgRecorder interface {
 	RecordedAlg() jose.SignatureAlgorithm
 }
 
+// KidRecorder is implemented by keys that record the kid they sign with
+// (a key file's "kid" member). jwkctl names a key by its RFC 7638
+// thumbprint and writes that kid into the files it makes; a key imported
+// with its registered kid kept (keys import --keep-kid) records that one,
+// so assertions carry the kid Selvbetjening knows the key by.
+type KidRecorder interface {
+	RecordedKid() string
+}
+
 // ConcatSigner is implemented by keys whose backend produces ECDSA
 // signatures as fixed-size r‖s, the form JWS uses (PKCS#11's CKM_ECDSA
 // does). SignConcat returns exactly that form for an ECDSA key, so the
@@ -134,6 +143,11 @@ type ImportRequest struct {
 	Private crypto.Signer
 	// Alg is the JOSE algorithm the key is meant for, if known.
 	Alg jose.SignatureAlgorithm
+	// Kid is the kid to record with the key instead of its RFC 7638
+	// thumbprint, for a key already registered under another kid.
+	// Backends that cannot record one (their keys are no KidRecorder)
+	// ignore it; the caller then keeps it in the profile.
+	Kid string
 	Options
 }
 

@@ -718,7 +718,8 @@ func (r *Runner) selvbetjening(ctx context.Context, j *Journal, p *profile.Profi
 	q := r.keyProfile(p).Clone()
 	q.Key, q.DPoP, q.Scopes, q.Resources = key, new(true), []string{Scope}, nil
 	if !sameKey(key, p.Key) {
-		q.Alg = j.Alg
+		// The profile's alg and kept kid are the old key's.
+		q.Alg, q.Kid = j.Alg, ""
 	}
 	tc, err := profile.NewClient(ctx, q, profile.ClientOptions{Backend: r.Backend})
 	if err != nil {
@@ -788,7 +789,7 @@ func (r *Runner) confirm(ctx context.Context, j *Journal, p *profile.Profile) (s
 		return "", fmt.Errorf("the new key %s is not in Selvbetjening's list yet", j.NewKid)
 	}
 	q := r.keyProfile(p).Clone()
-	q.Key, q.Alg = j.NewKey, j.Alg
+	q.Key, q.Alg, q.Kid = j.NewKey, j.Alg, ""
 	tc, err := profile.NewClient(ctx, q, profile.ClientOptions{Backend: r.Backend})
 	if err != nil {
 		return "", err
@@ -834,7 +835,8 @@ func (r *Runner) activate(ctx context.Context, j *Journal) (string, error) {
 	}
 	if p.Key != j.NewKey {
 		q := p.Clone()
-		q.Key, q.NextKey = j.NewKey, ""
+		// A kept kid named the old key's registration, not the new key's.
+		q.Key, q.NextKey, q.Kid = j.NewKey, "", ""
 		if q.Alg == "" && !haveAlg {
 			keyAlg = r.defaultAlg(ctx, j, p)
 		}

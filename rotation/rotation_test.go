@@ -1064,6 +1064,43 @@ func TestRetireInsideOverlapError(t *testing.T) {
 	}
 }
 
+// A profile's kid entry names the old key's registration: activation
+// drops it with the key, so the new key signs with its own kid.
+func TestActivateDropsKeptKid(t *testing.T) {
+	f := newFixture(t, "file:"+filepath.Join(t.TempDir(), "client.json"), jose.ES256, 0, keystore.Options{})
+	pf, err := profile.Load(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf.Profiles["prod"].Kid = "registered-old-kid"
+	if err := pf.Save(f.config); err != nil {
+		t.Fatal(err)
+	}
+	// Selvbetjening knows the old key by that kid only.
+	old := f.sts.ClientKeys(clientID)[0]
+	old.KeyID = "registered-old-kid"
+	if err := f.sts.RegisterClient(clientID, []jose.JSONWebKey{old}, []string{devsts.DemoScope, devsts.SelvbetjeningScope}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.runner(nil)
+	if _, err := r.Plan(t.Context(), rotation.PlanRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := r.Run(t.Context(), rotation.Activated, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf, err = profile.Load(f.config); err != nil {
+		t.Fatal(err)
+	}
+	if p := pf.Profiles["prod"]; p.Key != j.NewKey || p.Kid != "" {
+		t.Fatalf("after activation: key %s kid %q, want %s and no kid", p.Key, p.Kid, j.NewKey)
+	}
+	if err := f.tokenWith(t, j.NewKey); err != nil {
+		t.Fatalf("token with the new key: %v", err)
+	}
+}
+
 // fakeAgent answers /healthz on a Unix socket as a jwkctl agent would,
 // with the kid each profile signs with; keys can change between calls.
 func fakeAgent(t *testing.T, keys func() map[string]string) string {

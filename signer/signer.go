@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -31,6 +32,7 @@ type Signer struct {
 	ecLen int // bytes per coordinate for ECDSA; 0 for RSA
 	size  int // bytes in a JOSE signature
 	jwk   jose.JSONWebKey
+	tp    string // RFC 7638 thumbprint; jwk.KeyID unless a registered kid was kept
 	rand  io.Reader
 }
 
@@ -38,7 +40,9 @@ var _ jose.OpaqueSigner = (*Signer)(nil)
 
 // New returns a Signer for key and alg. It fails with ErrAlgMismatch when the
 // algorithm does not fit the key (ES256 needs P-256, RSA algorithms need RSA
-// of at least 2048 bits, a KMS key allows only its own algorithm).
+// of at least 2048 bits, a KMS key allows only its own algorithm). The kid
+// is the RFC 7638 thumbprint, or the kid the key records
+// (keystore.KidRecorder) when it has one; WithKeyID sets another.
 func New(key crypto.Signer, alg jose.SignatureAlgorithm) (*Signer, error) {
 	if key == nil {
 		return nil, errors.New("signer: no key")
@@ -56,7 +60,12 @@ func New(key crypto.Signer, alg jose.SignatureAlgorithm) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{key: key, alg: alg, hash: hashFor(alg), jwk: jwk, rand: rand.Reader}
+	s := &Signer{key: key, alg: alg, hash: hashFor(alg), jwk: jwk, tp: jwk.KeyID, rand: rand.Reader}
+	if r, ok := key.(keystore.KidRecorder); ok {
+		if kid := r.RecordedKid(); kid != "" {
+			s.jwk.KeyID = kid
+		}
+	}
 	switch alg {
 	case jose.PS256, jose.PS384, jose.PS512:
 		// RFC 7518 §3.5: the salt is as long as the hash. "Auto" would make
@@ -79,8 +88,49 @@ func New(key crypto.Signer, alg jose.SignatureAlgorithm) (*Signer, error) {
 // Alg is the algorithm this Signer signs with.
 func (s *Signer) Alg() jose.SignatureAlgorithm { return s.alg }
 
-// KeyID is the RFC 7638 SHA-256 thumbprint of the public key, base64url.
+// KeyID is the kid the signer puts in JWS headers and its public JWK: the
+// RFC 7638 SHA-256 thumbprint of the public key (base64url), unless the key
+// records another or WithKeyID set one.
 func (s *Signer) KeyID() string { return s.jwk.KeyID }
+
+// Thumbprint is the RFC 7638 SHA-256 thumbprint of the public key,
+// base64url, whatever the kid: what DPoP binds tokens to (cnf.jkt) and
+// what Selvbetjening lists beside the registered kid.
+func (s *Signer) Thumbprint() string { return s.tp }
+
+// WithKeyID returns a copy of s that signs with kid in its headers and
+// public JWK: the kid a key was registered under elsewhere (Selvbetjening
+// keeps the kid of an uploaded JWK, which need not be the thumbprint). An
+// empty kid returns s unchanged. The kid must be printable text; it ends
+// up in every header.
+func (s *Signer) WithKeyID(kid string) (*Signer, error) {
+	if kid == "" {
+		return s, nil
+	}
+	if err := CheckKeyID(kid); err != nil {
+		return nil, err
+	}
+	c := *s
+	c.jwk.KeyID = kid
+	return &c, nil
+}
+
+// CheckKeyID refuses a kid that is empty, over 256 bytes or holds
+// control characters: it would be no name a registration could carry.
+func CheckKeyID(kid string) error {
+	if kid == "" {
+		return errors.New("signer: empty kid")
+	}
+	if len(kid) > 256 {
+		return fmt.Errorf("signer: a kid of %d bytes is too long (at most 256)", len(kid))
+	}
+	for _, r := range kid {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return errors.New("signer: the kid holds control characters or is not UTF-8")
+		}
+	}
+	return nil
+}
 
 // SignatureSize is the length in bytes of the signatures SignPayload
 // returns: the RSA modulus, or twice the curve's coordinate size.

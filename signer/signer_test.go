@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -230,3 +231,70 @@ func TestParseAlg(t *testing.T) {
 		}
 	}
 }
+
+// recordingKey is a key whose backend records a kid, as a key file
+// imported with --keep-kid does.
+type recordingKey struct {
+	crypto.Signer
+	kid string
+}
+
+func (k recordingKey) RecordedKid() string { return k.kid }
+
+// A kept kid goes into the header and the public JWK; the signature still
+// verifies with the public key alone, and Thumbprint stays RFC 7638 (what
+// DPoP binds tokens to).
+func TestKeptKid(t *testing.T) {
+	rk, _ := testKeys(t)
+	tp, err := (&jose.JSONWebKey{Key: &rk.PublicKey}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := base64URL(tp)
+	plain, err := signer.New(rk, jose.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded, err := signer.New(recordingKey{rk, "registered-1"}, jose.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overridden, err := plain.WithKeyID("0A1B2C3D")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		s   *signer.Signer
+		kid string
+	}{{plain, want}, {recorded, "registered-1"}, {overridden, "0A1B2C3D"}} {
+		if tc.s.KeyID() != tc.kid || tc.s.Public().KeyID != tc.kid || tc.s.Thumbprint() != want {
+			t.Errorf("KeyID %q, JWK kid %q, Thumbprint %q; want kid %q, thumbprint %q", tc.s.KeyID(), tc.s.Public().KeyID, tc.s.Thumbprint(), tc.kid, want)
+		}
+		js, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: tc.s}, (&jose.SignerOptions{}).WithHeader("kid", tc.s.KeyID()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, _ := js.Sign([]byte("payload"))
+		compact, _ := obj.CompactSerialize()
+		parsed, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.RS256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parsed.Verify(&rk.PublicKey); err != nil || parsed.Signatures[0].Header.KeyID != tc.kid {
+			t.Errorf("kid %q: verify %v, header kid %q", tc.kid, err, parsed.Signatures[0].Header.KeyID)
+		}
+	}
+	if plain.KeyID() != want {
+		t.Error("WithKeyID changed the signer it was called on")
+	}
+	if same, _ := plain.WithKeyID(""); same != plain {
+		t.Error("WithKeyID(\"\") made a new signer")
+	}
+	for _, bad := range []string{"a\nb", "tab\there", strings.Repeat("k", 257), "\x7f", string([]byte{0xff})} {
+		if _, err := plain.WithKeyID(bad); err == nil {
+			t.Errorf("WithKeyID(%q) accepted", bad)
+		}
+	}
+}
+
+func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -216,6 +216,10 @@ func (c *Client) DPoP() *assertion.DPoP { return c.dpop }
 // for this client.
 func (c *Client) KeyID() string { return c.cfg.Signer.KeyID() }
 
+// Thumbprint is the RFC 7638 thumbprint of the assertion key, whatever
+// kid it signs with: the key's identity for rotation and the agent.
+func (c *Client) Thumbprint() string { return c.cfg.Signer.Thumbprint() }
+
 // ClientID is the configured client id.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
 

@@ -26,7 +26,8 @@ type ClientOptions struct {
 }
 
 // OpenSigner opens uri with p's backend settings and makes a signer for
-// alg (empty: the key's own default).
+// alg (empty: the key's own default). For p's own key (uri is p.Key) the
+// signer carries p's kid entry, when it has one.
 func OpenSigner(ctx context.Context, p *Profile, uri, alg string, o ClientOptions) (*signer.Signer, error) {
 	opts := o.Backend
 	if p.KMSEndpoint != "" {
@@ -54,7 +55,14 @@ func OpenSigner(ctx context.Context, p *Profile, uri, alg string, o ClientOption
 	} else if a, err = signer.DefaultAlg(key); err != nil {
 		return nil, err
 	}
-	return signer.New(key, a)
+	s, err := signer.New(key, a)
+	if err != nil {
+		return nil, err
+	}
+	if uri == p.Key && p.Kid != "" {
+		return s.WithKeyID(p.Kid)
+	}
+	return s, nil
 }
 
 // NewClient opens p's key (and DPoP key) and builds its token client.

@@ -33,6 +33,10 @@ type Profile struct {
 	ClientID      string `yaml:"client_id,omitempty"`
 	Key           string `yaml:"key,omitempty"`
 	Alg           string `yaml:"alg,omitempty"`
+	// Kid is the kid assertions carry for Key, when the key is registered
+	// under another kid than its RFC 7638 thumbprint and its backend cannot
+	// record one (an HSM or KMS key; a key file records its own).
+	Kid string `yaml:"kid,omitempty"`
 	// DPoP nil (no dpop entry) means the default: on for HelseID's
 	// issuers (token.DPoPByDefault) and with a dpop_key; dpop: false turns
 	// it off there, dpop: true on anywhere.

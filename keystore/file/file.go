@@ -19,6 +19,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keystore"
+	"github.com/jwkctl/jwkctl/signer"
 )
 
 func init() { keystore.Register(Backend{}) }
@@ -33,6 +34,7 @@ var (
 	_ keystore.Deleter         = Backend{}
 	_ keystore.GenerateChecker = Backend{}
 	_ keystore.AlgRecorder     = (*Key)(nil)
+	_ keystore.KidRecorder     = (*Key)(nil)
 )
 
 // Scheme is "file".
@@ -44,10 +46,16 @@ type Key struct {
 	crypto.Signer
 	uri *keystore.URI
 	alg jose.SignatureAlgorithm // the file's "alg", if any
+	kid string                  // the file's "kid", if any
 }
 
 // RecordedAlg is the algorithm in the key file ("" when it has none).
 func (k *Key) RecordedAlg() jose.SignatureAlgorithm { return k.alg }
+
+// RecordedKid is the kid in the key file ("" when it has none): the
+// thumbprint in the files jwkctl writes, unless the key was imported with
+// the kid it is registered under kept.
+func (k *Key) RecordedKid() string { return k.kid }
 
 // URI names the key file.
 func (k *Key) URI() *keystore.URI { return k.uri }
@@ -95,7 +103,7 @@ func (Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (keys
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return store(req.URI, priv, string(req.Spec.Alg), req.Passphrase)
+	return store(req.URI, priv, string(req.Spec.Alg), "", req.Passphrase)
 }
 
 // CheckGenerate implements keystore.GenerateChecker: the name must be a
@@ -110,7 +118,8 @@ func (Backend) CheckGenerate(_ context.Context, req keystore.GenerateRequest) er
 	return nil
 }
 
-// Import writes an existing private key to a new file.
+// Import writes an existing private key to a new file, with req.Kid as
+// its kid when given (else the thumbprint).
 func (Backend) Import(ctx context.Context, req keystore.ImportRequest) (keystore.Key, error) {
 	if err := checkURI(req.URI); err != nil {
 		return nil, err
@@ -118,11 +127,18 @@ func (Backend) Import(ctx context.Context, req keystore.ImportRequest) (keystore
 	if err := keystore.CheckPrivateKey(req.Private); err != nil {
 		return nil, fmt.Errorf("%w: %v", keystore.ErrWeakKey, err)
 	}
-	return store(req.URI, req.Private, string(req.Alg), req.Passphrase)
+	return store(req.URI, req.Private, string(req.Alg), req.Kid, req.Passphrase)
 }
 
-func store(u *keystore.URI, priv crypto.Signer, alg string, pass []byte) (keystore.Key, error) {
-	data, err := encode(priv, alg, pass)
+func store(u *keystore.URI, priv crypto.Signer, alg, kid string, pass []byte) (keystore.Key, error) {
+	if kid == "" {
+		tp, err := signer.Thumbprint(priv.Public())
+		if err != nil {
+			return nil, err
+		}
+		kid = tp
+	}
+	data, err := encode(priv, alg, kid, pass)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +148,7 @@ func store(u *keystore.URI, priv crypto.Signer, alg string, pass []byte) (keysto
 		}
 		return nil, fmt.Errorf("file: write %s: %w", u.Path, err)
 	}
-	return &Key{Signer: priv, uri: u, alg: jose.SignatureAlgorithm(alg)}, nil
+	return &Key{Signer: priv, uri: u, alg: jose.SignatureAlgorithm(alg), kid: kid}, nil
 }
 
 // Open reads a key file. The file must not be readable or writable by
@@ -145,11 +161,11 @@ func (Backend) Open(_ context.Context, u *keystore.URI, opts keystore.Options) (
 	if err != nil {
 		return nil, err
 	}
-	priv, alg, err := decode(data, opts.Passphrase, u.Path)
+	priv, alg, kid, err := decode(data, opts.Passphrase, u.Path)
 	if err != nil {
 		return nil, err
 	}
-	return &Key{Signer: priv, uri: u, alg: alg}, nil
+	return &Key{Signer: priv, uri: u, alg: alg, kid: kid}, nil
 }
 
 // readKeyFile reads path after checking it is a regular file that only its
@@ -258,7 +274,7 @@ func inspect(path string, pass []byte) (keystore.KeyInfo, bool) {
 	if isJWE(data) {
 		info.State = "encrypted"
 		if pass != nil {
-			if priv, _, err := decode(data, pass, path); err == nil {
+			if priv, _, _, err := decode(data, pass, path); err == nil {
 				info.Public = priv.Public()
 			}
 		}

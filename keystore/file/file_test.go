@@ -373,6 +373,57 @@ func TestDeleteRefusesOtherFiles(t *testing.T) {
 	}
 }
 
+// An import with a kid records it as the file's kid member (in plain and
+// encrypted files), Open gives it back, and the signer signs with it;
+// without one, the kid is the RFC 7638 thumbprint.
+func TestImportRecordsKid(t *testing.T) {
+	dir := t.TempDir()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := signer.Thumbprint(priv.Public())
+	for _, tc := range []struct {
+		name, kid, want string
+		pass            []byte
+	}{
+		{"kept.json", "B64SHA1KidLike+/=", "B64SHA1KidLike+/=", nil},
+		{"kept-encrypted.json", "0a1b2c3d", "0a1b2c3d", []byte("pass phrase")},
+		{"thumbprint.json", "", tp, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			k, err := keystore.Import(ctx, keystore.ImportRequest{URI: uri(t, path), Private: priv, Kid: tc.kid, Options: keystore.Options{Passphrase: tc.pass}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			opened, err := keystore.Open(ctx, "file:"+path, keystore.Options{Passphrase: tc.pass})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []keystore.Key{k, opened} {
+				if got := key.(keystore.KidRecorder).RecordedKid(); got != tc.want {
+					t.Errorf("RecordedKid = %q, want %q", got, tc.want)
+				}
+				s, err := signer.New(key, jose.ES256)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.KeyID() != tc.want || s.Thumbprint() != tp {
+					t.Errorf("signer kid %q thumbprint %q", s.KeyID(), s.Thumbprint())
+				}
+			}
+			if tc.pass == nil {
+				data, _ := os.ReadFile(path)
+				var m map[string]any
+				if json.Unmarshal(data, &m); m["kid"] != tc.want {
+					t.Errorf("the file's kid member is %v, want %q", m["kid"], tc.want)
+				}
+			}
+		})
+	}
+}
+
 // TestParseKeyFileBOM: a JWK saved by an editor that writes a UTF-8 byte
 // order mark still parses, with its kid.
 func TestParseKeyFileBOM(t *testing.T) {

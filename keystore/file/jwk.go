@@ -11,7 +11,6 @@ import (
 
 	"github.com/jwkctl/jwkctl/keyimport"
 	"github.com/jwkctl/jwkctl/keystore"
-	"github.com/jwkctl/jwkctl/signer"
 )
 
 // maxKeyFile bounds what we read as a key: a JWK is a few kilobytes.
@@ -22,14 +21,9 @@ const maxKeyFile = 1 << 20
 // refuses more than 1,000,000 when decrypting. Tests lower it.
 var PBES2Count = 210_000
 
-// encode turns a private key into the file's bytes: a private JWK with kid
-// (RFC 7638 thumbprint), alg and use, or a compact JWE of it when pass is
-// set.
-func encode(priv crypto.Signer, alg string, pass []byte) ([]byte, error) {
-	kid, err := signer.Thumbprint(priv.Public())
-	if err != nil {
-		return nil, err
-	}
+// encode turns a private key into the file's bytes: a private JWK with kid,
+// alg and use, or a compact JWE of it when pass is set.
+func encode(priv crypto.Signer, alg, kid string, pass []byte) ([]byte, error) {
 	jwk := jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: alg, Use: "sig"}
 	plain, err := json.MarshalIndent(jwk, "", "  ")
 	if err != nil {
@@ -75,43 +69,33 @@ func IsEncrypted(data []byte) bool { return isJWE(data) }
 // downloaded from Selvbetjening need not be the RFC 7638 thumbprint
 // jwkctl names keys by.
 func ParseKeyFile(data, pass []byte, name string) (key crypto.Signer, alg jose.SignatureAlgorithm, kid string, err error) {
-	if isJWE(data) {
-		key, alg, err = decode(data, pass, name)
-		if err != nil {
-			return nil, "", "", err
-		}
-		return key, alg, "", nil // jwkctl wrote it, with the thumbprint
-	}
-	p, err := keyimport.ParseJWK(data, keyimport.Options{})
-	if err != nil {
-		return nil, "", "", fmt.Errorf("%s: %w", name, err)
-	}
-	return p.Private, p.Alg, p.Kid, nil
+	return decode(data, pass, name)
 }
 
-// decode reads a key file's bytes. path is only for messages.
-func decode(data, pass []byte, path string) (crypto.Signer, jose.SignatureAlgorithm, error) {
+// decode reads a key file's bytes, returning the key, its alg and kid
+// members ("" when absent). path is only for messages.
+func decode(data, pass []byte, path string) (crypto.Signer, jose.SignatureAlgorithm, string, error) {
 	if isJWE(data) {
 		if pass == nil {
-			return nil, "", fmt.Errorf("%w: key file %s is encrypted; give --passphrase-file or set JWKCTL_PASSPHRASE", keystore.ErrPassphrase, path)
+			return nil, "", "", fmt.Errorf("%w: key file %s is encrypted; give --passphrase-file or set JWKCTL_PASSPHRASE", keystore.ErrPassphrase, path)
 		}
 		obj, err := jose.ParseEncryptedCompact(string(bytes.TrimSpace(data)),
 			[]jose.KeyAlgorithm{jose.PBES2_HS512_A256KW, jose.PBES2_HS384_A192KW, jose.PBES2_HS256_A128KW},
 			[]jose.ContentEncryption{jose.A256GCM, jose.A128GCM, jose.A192GCM})
 		if err != nil {
-			return nil, "", fmt.Errorf("file: key file %s is not a JWE jwkctl can read: %v", path, err)
+			return nil, "", "", fmt.Errorf("file: key file %s is not a JWE jwkctl can read: %v", path, err)
 		}
 		plain, err := obj.Decrypt(pass)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: cannot decrypt %s", keystore.ErrPassphrase, path)
+			return nil, "", "", fmt.Errorf("%w: cannot decrypt %s", keystore.ErrPassphrase, path)
 		}
 		data = plain
 	}
-	priv, alg, err := ParsePrivateJWK(data)
+	p, err := parsePrivate(data)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
+		return nil, "", "", fmt.Errorf("%s: %w", path, err)
 	}
-	return priv, alg, nil
+	return p.Private, p.Alg, p.Kid, nil
 }
 
 // ParsePrivateJWK parses a private JWK, as NHN Selvbetjening offers for
@@ -121,12 +105,17 @@ func decode(data, pass []byte, path string) (crypto.Signer, jose.SignatureAlgori
 // halves agree (keyimport.ParseJWK, which keys import also uses). The alg
 // member, if any, is returned. Errors never contain key material.
 func ParsePrivateJWK(data []byte) (crypto.Signer, jose.SignatureAlgorithm, error) {
-	if len(data) > maxKeyFile {
-		return nil, "", errors.New("file: key file is too large to be a JWK")
-	}
-	p, err := keyimport.ParseJWK(data, keyimport.Options{})
+	p, err := parsePrivate(data)
 	if err != nil {
 		return nil, "", err
 	}
 	return p.Private, p.Alg, nil
+}
+
+// parsePrivate is ParsePrivateJWK with the JWK's kid member.
+func parsePrivate(data []byte) (*keyimport.Parsed, error) {
+	if len(data) > maxKeyFile {
+		return nil, errors.New("file: key file is too large to be a JWK")
+	}
+	return keyimport.ParseJWK(data, keyimport.Options{})
 }

@@ -28,7 +28,7 @@ func TestFullDiskWriteHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := encode(priv, "ES256", nil)
+	data, err := encode(priv, "ES256", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package commands
+
+import "errors"
+
+func mkfifo(string) error { return errors.New("this system has no mkfifo") }
