@@ -15,6 +15,7 @@ import (
 	"github.com/jwkctl/jwkctl/keystore"
 	// The backends built into the binary. A new backend is one more line.
 	_ "github.com/jwkctl/jwkctl/keystore/awskms"
+	_ "github.com/jwkctl/jwkctl/keystore/azurekv"
 	_ "github.com/jwkctl/jwkctl/keystore/file"
 	_ "github.com/jwkctl/jwkctl/keystore/gcpkms"
 	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
@@ -26,11 +27,11 @@ func App() *cli.App {
 		Name:    "jwkctl",
 		Usage:   "generate, export, sign with and rotate an OAuth client's signing key",
 		Version: appVersion(),
-		Description: "jwkctl keeps a private_key_jwt client's key in a file, a PKCS#11 HSM or Cloud KMS,\n" +
-			"exports its public JWK for NHN Selvbetjening, signs client assertions and DPoP proofs,\n" +
-			"and gets access tokens from HelseID or any OAuth 2.0 server.\n\n" +
+		Description: "jwkctl keeps a private_key_jwt client's key in a file, a PKCS#11 HSM, Cloud KMS, AWS KMS or\n" +
+			"Azure Key Vault, exports its public JWK for NHN Selvbetjening, signs client assertions and DPoP\n" +
+			"proofs, and gets access tokens from HelseID or any OAuth 2.0 server.\n\n" +
 			"Keys are named by URI: file:keys/client.json, pkcs11:token=…;object=…, gcpkms://projects/…,\n" +
-			"awskms:///alias/NAME?region=….",
+			"awskms:///alias/NAME?region=…, azurekv://VAULT.vault.azure.net/keys/NAME.",
 		EnableBashCompletion: true,
 		// Repeatable flags take one value each: commas are legal inside
 		// resource URIs, scope tokens and header values, so they never

@@ -28,7 +28,7 @@ func env(flag string) []string {
 func keyFlag(required bool) *cli.StringFlag {
 	return &cli.StringFlag{
 		Name:     "key",
-		Usage:    "key `URI`: file:path.json, pkcs11:token=…;object=…, gcpkms://projects/…, awskms:///alias/NAME?region=…",
+		Usage:    "key `URI`: file:path.json, pkcs11:token=…;object=…, gcpkms://projects/…, awskms:///alias/NAME?region=…, azurekv://VAULT.vault.azure.net/keys/NAME",
 		EnvVars:  env("key"),
 		Required: required,
 	}
@@ -45,7 +45,7 @@ func backendFlags() []cli.Flag {
 		},
 		&cli.StringFlag{
 			Name:    "kms-endpoint",
-			Usage:   "Cloud KMS or AWS KMS API `ENDPOINT` (default: the cloud's own; a loopback address is spoken to without TLS, for fakes and local-kms)",
+			Usage:   "Cloud KMS or AWS KMS API `ENDPOINT` (default: the cloud's own; a loopback address is spoken to without TLS, for fakes and local-kms); for azurekv: keys, a loopback https address that stands in for the vault (a test fake)",
 			EnvVars: env("kms-endpoint"),
 		},
 		kmsTimeoutFlag(),

@@ -58,7 +58,7 @@ func keysGenerateCommand() *cli.Command {
 			keyFlag(true),
 			algFlag("JOSE `ALG`: PS256, PS384, PS512, RS256, RS384, RS512, ES256, ES384 or ES512 (default: PS256)"),
 			&cli.IntFlag{Name: "bits", Usage: "RSA key size in `BITS`: 2048, 3072 or 4096", DefaultText: "4096", EnvVars: env("bits")},
-			&cli.StringFlag{Name: "protection-level", Usage: "Cloud KMS keys: `LEVEL` software or hsm (default: software, or an existing key's own)", EnvVars: env("protection-level")},
+			&cli.StringFlag{Name: "protection-level", Usage: "Cloud KMS and Azure Key Vault keys: `LEVEL` software or hsm (default: software, or an existing KMS key's own; Managed HSM keys are always hsm)", EnvVars: env("protection-level")},
 		}, backendFlags()...),
 		Action: runKeysGenerate,
 	}
@@ -566,7 +566,8 @@ func keysDisableCommand(enable bool) *cli.Command {
 		Usage: "switch a KMS or HSM key off without destroying it (asks for confirmation unless --yes)",
 		Description: "A disabled key refuses to sign until jwkctl keys enable switches it back on: the safe first\n" +
 			"step of retiring a key. Cloud KMS sets the version's state to DISABLED, AWS KMS disables the\n" +
-			"key (DisableKey); PKCS#11 sets CKA_SIGN to false on the private key. File keys cannot be disabled, only deleted.",
+			"key (DisableKey), Azure Key Vault sets the key version's enabled attribute to false; PKCS#11\n" +
+			"sets CKA_SIGN to false on the private key. File keys cannot be disabled, only deleted.",
 		Flags: append([]cli.Flag{
 			keyFlag(true),
 			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation", EnvVars: env("yes")},

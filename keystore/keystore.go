@@ -106,9 +106,10 @@ type Options struct {
 	Passphrase []byte
 	// Endpoint overrides a cloud backend's API endpoint (gcpkms, awskms). A loopback
 	// endpoint is dialled without TLS and without credentials (for fakes).
+	// azurekv: only a loopback https address, sent a fixed test token.
 	Endpoint string
-	// ProtectionLevel is where a new Cloud KMS key lives: "software"
-	// (default) or "hsm".
+	// ProtectionLevel is where a new Cloud KMS or Key Vault key lives:
+	// "software" (default) or "hsm".
 	ProtectionLevel string
 	// KMSTimeout is how long one Cloud KMS operation (reading a public
 	// key, signing) may take, retries of an unavailable KMS included.

@@ -15,6 +15,7 @@ import (
 //	pkcs11:token=LABEL;object=NAME;id=%01?module-path=/usr/lib/x.so&pin-source=env:PIN
 //	gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V
 //	awskms:///alias/NAME?region=R (or a key ID, key ARN or alias ARN)
+//	azurekv://VAULT.vault.azure.net/keys/NAME[/VERSION]
 //
 // String prints the URI with any pin-value redacted, so a URI is always safe
 // to log or show in an error.
@@ -28,6 +29,8 @@ type URI struct {
 	GCPKMS *KMSName
 	// AWSKMS names the key of an awskms: URI.
 	AWSKMS *AWSKMSName
+	// AzureKV holds the vault and key of an azurekv: URI.
+	AzureKV *AzureKVName
 }
 
 // The URI schemes jwkctl knows. A scheme is known even when its backend is
@@ -37,6 +40,8 @@ const (
 	SchemePKCS11 = "pkcs11"
 	SchemeGCPKMS = "gcpkms"
 	SchemeAWSKMS = "awskms"
+	// SchemeAzureKV is Azure Key Vault and Managed HSM.
+	SchemeAzureKV = "azurekv"
 )
 
 // Parse parses a key URI. Errors wrap ErrBadURI and never contain a PIN.
@@ -55,12 +60,14 @@ func Parse(s string) (*URI, error) {
 		return parseGCPKMS(rest)
 	case SchemeAWSKMS:
 		return parseAWSKMS(rest)
+	case SchemeAzureKV:
+		return parseAzureKV(rest)
 	}
 	if len(scheme) == 1 { // C:\keys on Windows, or a typo
 		m := MaskPINValue(s)
 		return nil, fmt.Errorf("%w %q: no scheme (did you mean file:%s?)", ErrBadURI, m, m)
 	}
-	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11:, gcpkms:// or awskms:///)", ErrBadURI, MaskPINValue(scheme))
+	return nil, fmt.Errorf("%w: unknown scheme %q (use file:, pkcs11:, gcpkms://, awskms:/// or azurekv://)", ErrBadURI, MaskPINValue(scheme))
 }
 
 // MustParse is Parse for constants in tests and examples; it panics on error.
@@ -91,6 +98,10 @@ func (u *URI) String() string {
 	case SchemeAWSKMS:
 		if u.AWSKMS != nil {
 			return u.AWSKMS.String()
+		}
+	case SchemeAzureKV:
+		if u.AzureKV != nil {
+			return u.AzureKV.String()
 		}
 	}
 	return u.Scheme + ":"

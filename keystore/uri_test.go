@@ -205,6 +205,48 @@ func TestUnparsedPINValueMasked(t *testing.T) {
 	}
 }
 
+func TestParseAzureKV(t *testing.T) {
+	for _, tc := range []struct{ in, host, key, version, str, kind string }{
+		{"azurekv://myvault.vault.azure.net/keys/helseid", "myvault.vault.azure.net", "helseid", "", "azurekv://myvault.vault.azure.net/keys/helseid", "vault"},
+		{"AZUREKV://MyVault.Vault.Azure.Net/keys/HelseID/0123456789abcdef0123456789abcdef", "myvault.vault.azure.net", "HelseID", "0123456789abcdef0123456789abcdef",
+			"azurekv://myvault.vault.azure.net/keys/HelseID/0123456789abcdef0123456789abcdef", "vault"},
+		{"azurekv://my-hsm.managedhsm.azure.net/keys/k-1/", "my-hsm.managedhsm.azure.net", "k-1", "", "azurekv://my-hsm.managedhsm.azure.net/keys/k-1", "managedhsm"},
+		{"azurekv://myvault.vault.azure.net", "myvault.vault.azure.net", "", "", "azurekv://myvault.vault.azure.net/keys", "vault"},
+		{"azurekv://myvault.vault.azure.net/keys", "myvault.vault.azure.net", "", "", "azurekv://myvault.vault.azure.net/keys", "vault"},
+		{"azurekv://127.0.0.1:8443/keys/k", "127.0.0.1:8443", "k", "", "azurekv://127.0.0.1:8443/keys/k", ""},
+		{"azurekv://example.com/keys/k", "example.com", "k", "", "azurekv://example.com/keys/k", ""},
+		{"azurekv://x.vault.azure.net/keys/k", "x.vault.azure.net", "k", "", "azurekv://x.vault.azure.net/keys/k", ""}, // vault names have 3 or more characters
+		{"azurekv://vault.azure.net.evil.example/keys/k", "vault.azure.net.evil.example", "k", "", "azurekv://vault.azure.net.evil.example/keys/k", ""},
+	} {
+		u, err := keystore.Parse(tc.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.in, err)
+			continue
+		}
+		a := u.AzureKV
+		if u.Scheme != keystore.SchemeAzureKV || a.Host != tc.host || a.Key != tc.key || a.Version != tc.version || u.String() != tc.str || a.Kind() != tc.kind {
+			t.Errorf("Parse(%q) = %+v %q kind %q", tc.in, a, u, a.Kind())
+		}
+		if back, err := keystore.Parse(u.String()); err != nil || back.String() != u.String() {
+			t.Errorf("%s does not parse back: %v", u, err)
+		}
+	}
+	for _, bad := range []string{
+		"azurekv:myvault.vault.azure.net/keys/k",
+		"azurekv://myvault.vault.azure.net/secrets/k",
+		"azurekv://myvault.vault.azure.net/keys/under_score",
+		"azurekv://myvault.vault.azure.net/keys/k/v/sign",
+		"azurekv://myvault.vault.azure.net/keys/k?api-version=7.4",
+		"azurekv://user@myvault.vault.azure.net/keys/k",
+		"azurekv://.vault.azure.net/keys/k",
+		"azurekv:///keys/k",
+	} {
+		if _, err := keystore.Parse(bad); !errors.Is(err, keystore.ErrBadURI) {
+			t.Errorf("Parse(%q) = %v, want ErrBadURI", bad, err)
+		}
+	}
+}
+
 // Every scheme, and text with none, keeps the value after pin-value out
 // of its error, whatever ends the value and however the name is spelt.
 func TestParseErrorsHidePIN(t *testing.T) {
@@ -230,6 +272,9 @@ func TestParseErrorsHidePIN(t *testing.T) {
 		"awskms:///alias/k?region=pin-value=" + pin,
 		"awskms:///alias/pin-value=" + pin + "?region=eu-north-1",
 		"awskms:///pin-value%3D" + pin,
+		"azurekv://v1.vault.azure.net/keys/k?pin-value=" + pin + "56",
+		"azurekv://pin-value=" + pin + "/keys/k",
+		"azurekv://v1.vault.azure.net/keys/pin-value=" + pin,
 	} {
 		_, err := keystore.Parse(in)
 		if !errors.Is(err, keystore.ErrBadURI) {

@@ -368,6 +368,18 @@ func deriveNewKey(current string, now time.Time) (string, error) {
 			return "", err
 		}
 		return nu.String(), nil
+	case keystore.SchemeAzureKV:
+		// A new key, not a new version: jwkctl never adds a version to a
+		// Key Vault key, so the old key stays what its URI names.
+		n := *u.AzureKV
+		if i := strings.LastIndex(n.Key, "-20"); i > 0 {
+			n.Key = n.Key[:i]
+		}
+		if n.Key == "" {
+			n.Key = "jwkctl"
+		}
+		n.Key, n.Version = n.Key+"-"+stamp, ""
+		return n.String(), nil
 	}
 	return "", fmt.Errorf("rotation: cannot name a new key after %s; give --new-key", u)
 }
@@ -1082,11 +1094,12 @@ func (r *Runner) checkOldKey(ctx context.Context, j *Journal, opts keystore.Opti
 		}
 		return false, fmt.Errorf("%w: %s (kid %s) is not in its backend, and this rotation never started to retire it, so it was moved or removed by someone else; nothing was deleted or disabled (if it is gone for good, drop the journal with jwkctl rotate abort --profile %s): %w",
 			ErrOldKeyMissing, u, j.CurrentKid, j.Profile, err)
-	case j.RetireStartedAt != nil && u.Scheme == keystore.SchemeGCPKMS && u.GCPKMS.VersionName() != "":
+	case j.RetireStartedAt != nil && u.Scheme == keystore.SchemeGCPKMS && u.GCPKMS.VersionName() != "",
+		j.RetireStartedAt != nil && u.Scheme == keystore.SchemeAzureKV && u.AzureKV.Version != "":
 		// An interrupted retire disabled the version or scheduled its
 		// destruction, so KMS no longer gives its public key. The kid was
 		// checked when that retire started, and KMS never reuses a
-		// version's name: it is still the old key.
+		// version's name (nor does Key Vault): it is still the old key.
 		return false, nil
 	case j.RetireStartedAt != nil && u.Scheme == keystore.SchemeAWSKMS:
 		// Likewise for an AWS KMS key an interrupted retire disabled: its
@@ -1261,6 +1274,12 @@ func sameKey(a, b string) bool {
 		// apart without asking KMS. No region means the default one.
 		a, b := ua.AWSKMS, ub.AWSKMS
 		return a.Key == b.Key && (a.Region == b.Region || a.Region == "" || b.Region == "")
+	case keystore.SchemeAzureKV:
+		a, b := ua.AzureKV, ub.AzureKV
+		// Key Vault names are case-insensitive; a URI without a version
+		// names the key's current one, which may be either.
+		return a.Host == b.Host && strings.EqualFold(a.Key, b.Key) &&
+			(a.Version == "" || b.Version == "" || strings.EqualFold(a.Version, b.Version))
 	}
 	return ua.String() == ub.String()
 }

@@ -34,6 +34,11 @@ func TestSameKey(t *testing.T) {
 		{kms, "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1", true},
 		{kms, "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/2", false},
 		{kms, abs, false},
+		{"azurekv://v1.vault.azure.net/keys/helseid/0a", "AZUREKV://V1.vault.azure.net/keys/HelseID/0A", true},
+		{"azurekv://v1.vault.azure.net/keys/helseid", "azurekv://v1.vault.azure.net/keys/helseid/0a", true}, // the current version may be that one
+		{"azurekv://v1.vault.azure.net/keys/helseid/0a", "azurekv://v1.vault.azure.net/keys/helseid/0b", false},
+		{"azurekv://v1.vault.azure.net/keys/helseid", "azurekv://v2.vault.azure.net/keys/helseid", false},
+		{"azurekv://v1.vault.azure.net/keys/helseid", "azurekv://v1.vault.azure.net/keys/helseid-20260101-000000", false},
 	} {
 		if got := sameKey(c.a, c.b); got != c.same {
 			t.Errorf("sameKey(%s, %s) = %v, want %v", c.a, c.b, got, c.same)
@@ -74,5 +79,21 @@ func TestDeriveNewAWSKMSKey(t *testing.T) {
 	}
 	if _, err := deriveNewKey("awskms:///1234abcd-12ab-34cd-56ef-1234567890ab?region=eu-north-1", now); err == nil {
 		t.Error("a key ID gave a new key name")
+	}
+}
+
+// A Key Vault key rotates into a new key in the same vault (never a new
+// version of the old one), named after the old one and the time.
+func TestDeriveNewAzureKey(t *testing.T) {
+	now := time.Date(2026, 12, 4, 15, 30, 0, 0, time.UTC)
+	for in, want := range map[string]string{
+		"azurekv://v1.vault.azure.net/keys/helseid/0123456789abcdef0123456789abcdef": "azurekv://v1.vault.azure.net/keys/helseid-20261204-153000",
+		"azurekv://v1.vault.azure.net/keys/helseid-20250101-000000":                  "azurekv://v1.vault.azure.net/keys/helseid-20261204-153000",
+		"azurekv://h1.managedhsm.azure.net/keys/k":                                   "azurekv://h1.managedhsm.azure.net/keys/k-20261204-153000",
+	} {
+		got, err := deriveNewKey(in, now)
+		if err != nil || got != want {
+			t.Errorf("deriveNewKey(%s) = %s, %v; want %s", in, got, err, want)
+		}
 	}
 }
