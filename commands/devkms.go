@@ -10,32 +10,58 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/internal/devsts"
+	"github.com/jwkctl/jwkctl/keystore/awskms/fakeawskms"
 	"github.com/jwkctl/jwkctl/keystore/gcpkms/fakekms"
 )
 
 func devKMSCommand() *cli.Command {
+	return devFakeKMS{
+		name: "kms", service: "Cloud KMS", notOf: "Google's", listen: "127.0.0.1:9010", envName: "dev-kms-listen",
+		key:   "gcpkms://projects/demo/locations/europe-north1/keyRings/jwkctl/cryptoKeys/helseid",
+		serve: func(ln net.Listener) func() { return fakekms.New().Serve(ln) },
+	}.command()
+}
+
+func devAWSKMSCommand() *cli.Command {
+	return devFakeKMS{
+		name: "aws-kms", service: "AWS KMS", notOf: "Amazon's", listen: "127.0.0.1:9011", envName: "dev-aws-kms-listen",
+		key:   "'awskms:///alias/helseid?region=eu-north-1'",
+		serve: func(ln net.Listener) func() { return fakeawskms.New().Serve(ln) },
+	}.command()
+}
+
+// devFakeKMS is a `jwkctl dev` command serving an in-memory fake of a
+// cloud KMS on loopback until interrupted.
+type devFakeKMS struct {
+	name, service, notOf string // command name; "AWS KMS"; whose it is not
+	listen, envName      string // default --listen and its env var's flag name
+	key                  string // an example key URI for the help
+	serve                func(net.Listener) (stop func())
+}
+
+func (f devFakeKMS) command() *cli.Command {
 	return &cli.Command{
-		Name:  "kms",
-		Usage: "serve an in-memory fake of Cloud KMS on loopback, for demos and tests",
+		Name:  f.name,
+		Usage: "serve an in-memory fake of " + f.service + " on loopback, for demos and tests",
 		Description: "Keys live in memory and vanish when it stops. Point jwkctl at it with --kms-endpoint:\n\n" +
-			"   jwkctl dev kms --listen 127.0.0.1:9010 &\n" +
-			"   jwkctl keys generate --kms-endpoint 127.0.0.1:9010 --alg ES256 \\\n" +
-			"     --key gcpkms://projects/demo/locations/europe-north1/keyRings/jwkctl/cryptoKeys/helseid",
+			"   jwkctl dev " + f.name + " --listen " + f.listen + " &\n" +
+			"   jwkctl keys generate --kms-endpoint " + f.listen + " --alg ES256 \\\n" +
+			"     --key " + f.key,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: "127.0.0.1:9010", EnvVars: env("dev-kms-listen")},
+			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: f.listen, EnvVars: env(f.envName)},
 		},
 		Action: func(c *cli.Context) error {
 			addr := c.String("listen")
 			if !devsts.IsLoopback(addr) {
-				return fmt.Errorf("--listen %s: the fake KMS listens on loopback only", addr)
+				return fmt.Errorf("--listen %s: the fake %s listens on loopback only", addr, f.service)
 			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
 			}
-			stop := fakekms.New().Serve(ln)
+			stop := f.serve(ln)
 			defer stop()
-			fmt.Fprintf(c.App.ErrWriter, "fake Cloud KMS (in memory, NOT Google's) listening; use --kms-endpoint %s\n", ln.Addr())
+			fmt.Fprintf(c.App.ErrWriter, "fake %s (in memory, NOT %s) listening; use --kms-endpoint %s\n", f.service, f.notOf, ln.Addr())
 			ctx, cancel := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer cancel()
 			<-ctx.Done()
