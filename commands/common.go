@@ -56,7 +56,7 @@ func backendFlags() []cli.Flag {
 func kmsTimeoutFlag() *cli.DurationFlag {
 	return &cli.DurationFlag{
 		Name:        "kms-timeout",
-		Usage:       "give up on a Cloud KMS operation (reading a public key, signing) that has not succeeded within `DURATION`, retries of an unavailable KMS included",
+		Usage:       "give up on a KMS operation that has not succeeded within `DURATION`, retries included (Cloud KMS: reading a public key and signing; AWS KMS and Azure Key Vault: signing)",
 		DefaultText: "30s",
 		EnvVars:     env("kms-timeout"),
 		Action: func(_ *cli.Context, d time.Duration) error {

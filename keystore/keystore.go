@@ -111,9 +111,9 @@ type Options struct {
 	// ProtectionLevel is where a new Cloud KMS or Key Vault key lives:
 	// "software" (default) or "hsm".
 	ProtectionLevel string
-	// KMSTimeout is how long one Cloud KMS operation (reading a public
-	// key, signing) may take, retries of an unavailable KMS included.
-	// Zero means 30 s.
+	// KMSTimeout is how long one KMS operation may take, retries
+	// included: reading a public key and signing on Cloud KMS, signing on
+	// AWS KMS and Azure Key Vault. Zero means 30 s.
 	KMSTimeout time.Duration
 	// Log receives warnings and progress. Nil discards them. Never given a
 	// secret.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -206,7 +207,16 @@ func (b *Backend) Open(ctx context.Context, u *keystore.URI, opts keystore.Optio
 	if err != nil {
 		return nil, err
 	}
-	return b.open(ctx, c, t, n.Key, u)
+	k, err := b.open(ctx, c, t, n.Key, u)
+	if err != nil {
+		return nil, err
+	}
+	// Keys are shared per process; the budget is a process-wide setting
+	// (one --kms-timeout), so the last one given holds.
+	if opts.KMSTimeout > 0 {
+		k.timeout.Store(int64(opts.KMSTimeout))
+	}
+	return k, nil
 }
 
 // open fetches the public key of id (a key ID, ARN or alias) and names
@@ -288,12 +298,14 @@ func (b *Backend) forget(arn string) {
 // Key is one AWS KMS key. Its public key is fetched once; each signature
 // is exactly one Sign call.
 type Key struct {
-	c     Client
-	arn   string
-	uri   *keystore.URI
-	pub   crypto.PublicKey
-	algs  []jose.SignatureAlgorithm
-	specs []types.SigningAlgorithmSpec
+	// timeout bounds one Sign (Options.KMSTimeout; 0: 30 s).
+	timeout atomic.Int64
+	c       Client
+	arn     string
+	uri     *keystore.URI
+	pub     crypto.PublicKey
+	algs    []jose.SignatureAlgorithm
+	specs   []types.SigningAlgorithmSpec
 }
 
 var (
@@ -330,7 +342,11 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if !ok || !slices.Contains(k.specs, alg) {
 		return nil, fmt.Errorf("awskms: %s cannot sign with %s (it offers %v)", k.uri, alg, k.specs)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	timeout := time.Duration(k.timeout.Load())
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	out, err := k.c.Sign(ctx, &kms.SignInput{
 		KeyId:            aws.String(k.arn),

@@ -89,6 +89,7 @@ type vault struct {
 	hsm      bool   // a Managed HSM: keys are always HSM keys
 	override bool
 	c        Client
+	timeout  time.Duration // bounds one Sign (Options.KMSTimeout), 0: SignTimeout
 }
 
 func azName(u *keystore.URI) (*keystore.AzureKVName, error) {
@@ -105,7 +106,7 @@ func (b *Backend) open(u *keystore.URI, opts keystore.Options) (*vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &vault{n: n, hsm: n.Kind() == "managedhsm"}
+	v := &vault{n: n, hsm: n.Kind() == "managedhsm", timeout: opts.KMSTimeout}
 	if opts.Endpoint == "" {
 		if n.Kind() == "" {
 			return nil, fmt.Errorf("%w: %q is not a Key Vault host (NAME.vault.azure.net) or Managed HSM host (NAME.managedhsm.azure.net)", keystore.ErrBadURI, n.Host)
@@ -364,7 +365,11 @@ func (k *Key) sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azurekv: %s: %w", k.uri, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), SignTimeout)
+	timeout := SignTimeout
+	if k.v.timeout > 0 {
+		timeout = k.v.timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	resp, err := k.v.c.Sign(ctx, k.name, k.version, azkeys.SignParameters{Algorithm: to.Ptr(alg), Value: digest}, nil)
 	if err != nil {

@@ -42,6 +42,9 @@ type Faults struct {
 	Throttle int
 	// WrongKeyID makes Sign answer with another key's ARN.
 	WrongKeyID bool
+	// SignDelay holds every Sign this long (or until the caller gives
+	// up) before answering: a KMS that hangs.
+	SignDelay time.Duration
 }
 
 // Server is the fake KMS.
@@ -165,6 +168,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeErr(w, errf("SerializationException", "%v", err))
 		return
+	}
+	s.mu.Lock()
+	delay := s.faults.SignDelay
+	s.mu.Unlock()
+	if op == "Sign" && delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

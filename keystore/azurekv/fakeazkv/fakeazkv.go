@@ -63,6 +63,9 @@ type Faults struct {
 	Forbid string
 	// WrongKID makes answers name another key.
 	WrongKID bool
+	// SignDelay holds every sign request this long (or until the caller
+	// gives up) before answering: a vault that hangs.
+	SignDelay time.Duration
 }
 
 // Server is the fake vault. It is safe for concurrent use.
@@ -301,6 +304,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if op == "" {
 		writeErr(w, kvErr{status: 400, code: "BadParameter", msg: "The request URI is not valid: " + r.Method + " " + r.URL.Path})
 		return
+	}
+	s.mu.Lock()
+	delay := s.faults.SignDelay
+	s.mu.Unlock()
+	if op == "sign" && delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
