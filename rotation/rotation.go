@@ -438,20 +438,30 @@ func (r *Runner) checkNoOtherRotation(p *profile.Profile) error {
 	return nil
 }
 
+// lockedJournal takes the profile's rotation lock and loads its journal.
+// The caller must call unlock when it is done with the journal.
+func (r *Runner) lockedJournal() (j *Journal, unlock func(), err error) {
+	unlock, err = r.Store.Lock(r.Profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if j, err = r.Store.Load(r.Profile); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return j, unlock, nil
+}
+
 // Run carries the profile's rotation forward to step through (Activated,
 // or Retired to also remove the old key), resuming where the journal says
 // it stopped. retire must be true to go past Activated, and the overlap
 // must have passed unless force is set.
 func (r *Runner) Run(ctx context.Context, through Step, force bool) (*Journal, error) {
-	unlock, err := r.Store.Lock(r.Profile)
+	j, unlock, err := r.lockedJournal()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	j, err := r.Store.Load(r.Profile)
-	if err != nil {
-		return nil, err
-	}
 	return r.run(ctx, j, through, force)
 }
 
@@ -466,15 +476,11 @@ var ErrAlreadyActivated = errors.New("rotation: the rotation is already activate
 // changed. Activate or Run carries it on. A rotation past Confirmed is
 // ErrAlreadyActivated.
 func (r *Runner) Hold(ctx context.Context) (*Journal, error) {
-	unlock, err := r.Store.Lock(r.Profile)
+	j, unlock, err := r.lockedJournal()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	j, err := r.Store.Load(r.Profile)
-	if err != nil {
-		return nil, err
-	}
 	if j.Step.Done(Activated) {
 		return j, fmt.Errorf("%w: profile %s uses the new key %s (kid %s) since step %s; nothing to hold", ErrAlreadyActivated, r.Profile, redact(j.NewKey), j.NewKid, j.Step)
 	}
@@ -500,15 +506,11 @@ var ErrNotConfirmed = errors.New("rotation: the new key is not confirmed yet")
 // switched). It never generates, uploads or tests: a rotation before
 // Confirmed is ErrNotConfirmed.
 func (r *Runner) Activate(ctx context.Context) (*Journal, error) {
-	unlock, err := r.Store.Lock(r.Profile)
+	j, unlock, err := r.lockedJournal()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	j, err := r.Store.Load(r.Profile)
-	if err != nil {
-		return nil, err
-	}
 	if !j.Step.Done(Confirmed) {
 		return j, fmt.Errorf("%w: the rotation of %s is at step %s, before the canary token with the new key; carry it to confirmed first with jwkctl rotate run --no-activate --profile %s (or all the way with jwkctl rotate resume)",
 			ErrNotConfirmed, r.Profile, j.Step, profile.ShellQuote(r.Profile))
