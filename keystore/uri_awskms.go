@@ -3,7 +3,6 @@ package keystore
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 )
 
@@ -25,11 +24,11 @@ type AWSKMSName struct {
 }
 
 var (
-	awsKeyIDRe    = regexp.MustCompile(`^(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
-	awsARNRe      = regexp.MustCompile(`^arn:aws[a-z-]*:kms:([a-z0-9-]+):[0-9]{12}:(key|alias)/(.+)$`)
-	awsAliasRe    = regexp.MustCompile(`^alias/[A-Za-z0-9/_-]*$`)
-	awsRegionRe   = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]+$`)
-	awsProfileRe  = regexp.MustCompile(`^[A-Za-z0-9._@+=,-]+$`)
+	awsKeyIDRe    = lazyRegexp(`^(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+	awsARNRe      = lazyRegexp(`^arn:aws[a-z-]*:kms:([a-z0-9-]+):[0-9]{12}:(key|alias)/(.+)$`)
+	awsAliasRe    = lazyRegexp(`^alias/[A-Za-z0-9/_-]*$`)
+	awsRegionRe   = lazyRegexp(`^[a-z]{2}(?:-[a-z]+)+-[0-9]+$`)
+	awsProfileRe  = lazyRegexp(`^[A-Za-z0-9._@+=,-]+$`)
 	awsURIExample = "awskms:///alias/NAME?region=eu-north-1, awskms:///KEY-ID?region=…, awskms:///arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"
 )
 
@@ -67,12 +66,12 @@ func parseAWSKMS(rest string) (*URI, error) {
 			switch name {
 			case "region":
 				n.Region = vals[0]
-				if !awsRegionRe.MatchString(n.Region) {
+				if !awsRegionRe().MatchString(n.Region) {
 					return nil, fmt.Errorf("%w: awskms URI: %q is not an AWS region (e.g. eu-north-1)", ErrBadURI, MaskPINValue(n.Region))
 				}
 			case "profile":
 				n.Profile = vals[0]
-				if !awsProfileRe.MatchString(n.Profile) {
+				if !awsProfileRe().MatchString(n.Profile) {
 					return nil, fmt.Errorf("%w: awskms URI: profile must be the name of a profile in the AWS config files", ErrBadURI)
 				}
 			default:
@@ -84,8 +83,8 @@ func parseAWSKMS(rest string) (*URI, error) {
 	case key == "":
 		return nil, fmt.Errorf("%w: awskms URI names no key: %s", ErrBadURI, awsURIExample)
 	case strings.HasPrefix(key, "arn:"):
-		m := awsARNRe.FindStringSubmatch(key)
-		if m == nil || (m[2] == "key" && !awsKeyIDRe.MatchString(m[3])) || (m[2] == "alias" && !awsAliasRe.MatchString("alias/"+m[3])) {
+		m := awsARNRe().FindStringSubmatch(key)
+		if m == nil || (m[2] == "key" && !awsKeyIDRe().MatchString(m[3])) || (m[2] == "alias" && !awsAliasRe().MatchString("alias/"+m[3])) {
 			return nil, fmt.Errorf("%w: %q is not an AWS KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID or …:alias/NAME)", ErrBadURI, MaskPINValue(key))
 		}
 		if n.Region != "" && n.Region != m[1] {
@@ -93,10 +92,10 @@ func parseAWSKMS(rest string) (*URI, error) {
 		}
 		n.Region, n.regionFromARN = m[1], true
 	case strings.HasPrefix(key, "alias/"):
-		if !awsAliasRe.MatchString(key) {
+		if !awsAliasRe().MatchString(key) {
 			return nil, fmt.Errorf("%w: %q is not an AWS KMS alias (alias/ then letters, digits, /, _ and -)", ErrBadURI, MaskPINValue(key))
 		}
-	case !awsKeyIDRe.MatchString(key):
+	case !awsKeyIDRe().MatchString(key):
 		return nil, fmt.Errorf("%w: %q is not an AWS KMS key ID, ARN or alias/NAME: %s", ErrBadURI, MaskPINValue(key), awsURIExample)
 	}
 	return &URI{Scheme: SchemeAWSKMS, AWSKMS: n}, nil

@@ -2,7 +2,6 @@ package keystore
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -20,14 +19,14 @@ type AzureKVName struct {
 // service decides). The host is any DNS name or loopback address; the
 // backend refuses one that is not a vault unless an endpoint override for
 // tests is set (see AzureKVName.Kind).
-var azkvRe = regexp.MustCompile(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(?:/keys(?:/([A-Za-z0-9-]{1,127})(?:/([A-Za-z0-9]{1,64}))?)?)?/?$`)
+var azkvRe = lazyRegexp(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(?:/keys(?:/([A-Za-z0-9-]{1,127})(?:/([A-Za-z0-9]{1,64}))?)?)?/?$`)
 
 func parseAzureKV(rest string) (*URI, error) {
 	name, ok := strings.CutPrefix(rest, "//")
 	if !ok {
 		return nil, fmt.Errorf("%w: azurekv URIs look like azurekv://VAULT.vault.azure.net/keys/NAME[/VERSION]", ErrBadURI)
 	}
-	m := azkvRe.FindStringSubmatch(name)
+	m := azkvRe().FindStringSubmatch(name)
 	if m == nil || strings.Contains(m[1], "..") || strings.HasPrefix(m[1], ".") || strings.HasPrefix(m[1], "-") {
 		return nil, fmt.Errorf("%w: %q is not an Azure Key Vault key (want azurekv://VAULT.vault.azure.net/keys/NAME[/VERSION] or azurekv://HSM.managedhsm.azure.net/keys/NAME[/VERSION])", ErrBadURI, MaskPINValue("azurekv://"+name))
 	}
@@ -43,7 +42,7 @@ var (
 	managedHSMSuffixes = []string{".managedhsm.azure.net", ".managedhsm.azure.cn", ".managedhsm.usgovcloudapi.net"}
 	// Vault and Managed HSM names: 3–24 letters, digits and dashes,
 	// starting with a letter, not ending with a dash.
-	vaultLabelRe = regexp.MustCompile(`^[a-z][a-z0-9-]{1,22}[a-z0-9]$`)
+	vaultLabelRe = lazyRegexp(`^[a-z][a-z0-9-]{1,22}[a-z0-9]$`)
 )
 
 // Kind is "vault" for a Key Vault host, "managedhsm" for a Managed HSM
@@ -51,7 +50,7 @@ var (
 func (n *AzureKVName) Kind() string {
 	for kind, suffixes := range map[string][]string{"vault": vaultSuffixes, "managedhsm": managedHSMSuffixes} {
 		for _, s := range suffixes {
-			if label, ok := strings.CutSuffix(n.Host, s); ok && vaultLabelRe.MatchString(label) {
+			if label, ok := strings.CutSuffix(n.Host, s); ok && vaultLabelRe().MatchString(label) {
 				return kind
 			}
 		}
