@@ -3,10 +3,10 @@ package keystore
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
+
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 )
 
 // URI names a key in one of the backends:
@@ -153,7 +153,7 @@ type KMSName struct {
 	Project, Location, KeyRing, CryptoKey, Version string
 }
 
-var kmsRe = lazyRegexp(`^projects/([^/\s]+)/locations/([^/\s]+)/keyRings/([^/\s]+)(?:/cryptoKeys/([^/\s]+)(?:/cryptoKeyVersions/([0-9]+))?)?$`)
+var kmsRe = lazyre.New(`^projects/([^/\s]+)/locations/([^/\s]+)/keyRings/([^/\s]+)(?:/cryptoKeys/([^/\s]+)(?:/cryptoKeyVersions/([0-9]+))?)?$`)
 
 func parseGCPKMS(rest string) (*URI, error) {
 	name, ok := strings.CutPrefix(rest, "//")
@@ -493,12 +493,4 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
-}
-
-// lazyRegexp compiles expr on first use. Go runs every linked package's
-// initialisers at every start; compiled at init, the URI expressions cost
-// about 3 ms of each jwkctl process (mostly faulting in regexp's code and
-// Unicode tables), also for commands that never parse such a URI.
-func lazyRegexp(expr string) func() *regexp.Regexp {
-	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 )
 
 // AWSKMSName names an AWS KMS key the ways AWS itself does (and cosign's
@@ -24,11 +26,11 @@ type AWSKMSName struct {
 }
 
 var (
-	awsKeyIDRe    = lazyRegexp(`^(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
-	awsARNRe      = lazyRegexp(`^arn:aws[a-z-]*:kms:([a-z0-9-]+):[0-9]{12}:(key|alias)/(.+)$`)
-	awsAliasRe    = lazyRegexp(`^alias/[A-Za-z0-9/_-]*$`)
-	awsRegionRe   = lazyRegexp(`^[a-z]{2}(?:-[a-z]+)+-[0-9]+$`)
-	awsProfileRe  = lazyRegexp(`^[A-Za-z0-9._@+=,-]+$`)
+	awsKeyIDRe    = lazyre.New(`^(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+	awsARNRe      = lazyre.New(`^arn:aws[a-z-]*:kms:([a-z0-9-]+):[0-9]{12}:(key|alias)/(.+)$`)
+	awsAliasRe    = lazyre.New(`^alias/[A-Za-z0-9/_-]*$`)
+	awsRegionRe   = lazyre.New(`^[a-z]{2}(?:-[a-z]+)+-[0-9]+$`)
+	awsProfileRe  = lazyre.New(`^[A-Za-z0-9._@+=,-]+$`)
 	awsURIExample = "awskms:///alias/NAME?region=eu-north-1, awskms:///KEY-ID?region=…, awskms:///arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"
 )
 

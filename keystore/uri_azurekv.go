@@ -3,6 +3,8 @@ package keystore
 import (
 	"fmt"
 	"strings"
+
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 )
 
 // AzureKVName is an Azure Key Vault or Managed HSM key:
@@ -19,7 +21,7 @@ type AzureKVName struct {
 // service decides). The host is any DNS name or loopback address; the
 // backend refuses one that is not a vault unless an endpoint override for
 // tests is set (see AzureKVName.Kind).
-var azkvRe = lazyRegexp(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(?:/keys(?:/([A-Za-z0-9-]{1,127})(?:/([A-Za-z0-9]{1,64}))?)?)?/?$`)
+var azkvRe = lazyre.New(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(?:/keys(?:/([A-Za-z0-9-]{1,127})(?:/([A-Za-z0-9]{1,64}))?)?)?/?$`)
 
 func parseAzureKV(rest string) (*URI, error) {
 	name, ok := strings.CutPrefix(rest, "//")
@@ -42,7 +44,7 @@ var (
 	managedHSMSuffixes = []string{".managedhsm.azure.net", ".managedhsm.azure.cn", ".managedhsm.usgovcloudapi.net"}
 	// Vault and Managed HSM names: 3–24 letters, digits and dashes,
 	// starting with a letter, not ending with a dash.
-	vaultLabelRe = lazyRegexp(`^[a-z][a-z0-9-]{1,22}[a-z0-9]$`)
+	vaultLabelRe = lazyre.New(`^[a-z][a-z0-9-]{1,22}[a-z0-9]$`)
 )
 
 // Kind is "vault" for a Key Vault host, "managedhsm" for a Managed HSM

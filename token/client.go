@@ -13,13 +13,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 	"github.com/jwkctl/jwkctl/signer"
 )
 
@@ -476,7 +476,7 @@ const maxExpiresIn = 10 * 365 * 24 * 3600
 
 // jsonNumber is RFC 8259's number: ParseFloat also takes NaN, Inf, hex
 // and underscores, none of which a server means as seconds.
-var jsonNumber = regexp.MustCompile(`^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$`)
+var jsonNumber = lazyre.New(`^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$`)
 
 // parseExpiresIn reads expires_in, a JSON number or (some servers) a
 // string holding one. Absent or null gives 0: no lifetime was given.
@@ -491,7 +491,7 @@ func parseExpiresIn(raw json.RawMessage) (int64, error) {
 		s = s[1 : len(s)-1]
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if !jsonNumber.MatchString(s) || err != nil || !(f >= 1 && f <= maxExpiresIn) {
+	if !jsonNumber().MatchString(s) || err != nil || !(f >= 1 && f <= maxExpiresIn) {
 		return 0, fmt.Errorf("expires_in %s is not a sensible number of seconds (1 to %d)", oneLine(string(raw)), maxExpiresIn)
 	}
 	return int64(f), nil
@@ -508,7 +508,7 @@ const skewTolerance = 30 * time.Second
 
 // skewWords are whole words (or phrases) in a server's error description
 // that point at time claims; "iat" inside "associated" does not count.
-var skewWords = regexp.MustCompile(`(?i)\b(expired|not yet valid|nbf|iat|exp|lifetime|clock|future|in the past|skew|too old)\b`)
+var skewWords = lazyre.New(`(?i)\b(expired|not yet valid|nbf|iat|exp|lifetime|clock|future|in the past|skew|too old)\b`)
 
 func (c *Client) parseError(endpoint string, start time.Time, out *httpResult, retries int) *Error {
 	e := &Error{Status: out.status, Endpoint: endpoint}
@@ -543,7 +543,7 @@ func (c *Client) parseError(endpoint string, start time.Time, out *httpResult, r
 	if !timeCanMatter {
 		skewed = false
 	}
-	if timeCanMatter && skewWords.MatchString(e.Description) {
+	if timeCanMatter && skewWords().MatchString(e.Description) {
 		skewed = true
 	}
 	switch {

@@ -497,7 +497,7 @@ func TestSkewWordsAreWholeWords(t *testing.T) {
 		"client assertion expired":                   true,
 		"appropriate key not found":                  false,
 	} {
-		if got := skewWords.MatchString(desc); got != skew {
+		if got := skewWords().MatchString(desc); got != skew {
 			t.Errorf("%q: skew %v, want %v", desc, got, skew)
 		}
 	}

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"unicode"
 
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 	"github.com/jwkctl/jwkctl/internal/loopback"
 )
 
@@ -118,7 +118,7 @@ func (e *Error) Unwrap() []error {
 
 // jwtLike matches anything that looks like a compact JWS, so a server that
 // echoes an assertion or token back never gets it into our output.
-var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+var jwtLike = lazyre.New(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
 
 // maxDescription caps how much of the server's text goes into an error.
 const maxDescription = 300
@@ -126,7 +126,7 @@ const maxDescription = 300
 // oneLine cleans text from a server for an error message: no control
 // characters, no line breaks, nothing that looks like a JWT, bounded length.
 func oneLine(s string) string {
-	s = jwtLike.ReplaceAllString(s, "[redacted]")
+	s = jwtLike().ReplaceAllString(s, "[redacted]")
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || unicode.IsSpace(r) {
 			return ' '

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -14,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 	"github.com/jwkctl/jwkctl/keystore"
 )
 
@@ -120,7 +120,7 @@ type kvError struct {
 	} `json:"error"`
 }
 
-var actionRe = regexp.MustCompile(`Action: '([^']+)'`)
+var actionRe = lazyre.New(`Action: '([^']+)'`)
 
 // responseError finds the service's answer in an SDK error, and its body.
 func responseError(err error) (*azcore.ResponseError, kvError, bool) {
@@ -193,7 +193,7 @@ func (v *vault) mapErr(err error, what, name, version string, o op) error {
 			need = fmt.Sprintf("the caller needs %s (Managed HSM local RBAC; the built-in role Managed HSM Crypto User)", o.hsm)
 		}
 		detail := msg
-		if m := actionRe.FindStringSubmatch(body.Error.Message); m != nil {
+		if m := actionRe().FindStringSubmatch(body.Error.Message); m != nil {
 			detail = "denied action " + m[1]
 		}
 		return fmt.Errorf("%w: %s %s: %s (Key Vault: %s)", keystore.ErrPermission, what, key, need, detail)

@@ -6,8 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 )
 
 // afterTempWrite, when set (by tests only), runs once the key is written
@@ -116,7 +117,7 @@ func writeExcl(path string, data []byte) error {
 // digits for the *); tempRE matches those names and no others.
 const tempPattern = ".jwkctl-*.tmp"
 
-var tempRE = regexp.MustCompile(`^\.jwkctl-[0-9]+\.tmp$`)
+var tempRE = lazyre.New(`^\.jwkctl-[0-9]+\.tmp$`)
 
 // staleAfter is how old a temporary file must be before a later write
 // takes it for the leftover of a killed one: a write in progress takes
@@ -126,7 +127,7 @@ const staleAfter = time.Minute
 // isTemp reports whether the directory entry is one of writeNew's
 // temporary files, and whether it is stale at now.
 func isTemp(e fs.DirEntry, now time.Time) (temp, stale bool) {
-	if !e.Type().IsRegular() || !tempRE.MatchString(e.Name()) {
+	if !e.Type().IsRegular() || !tempRE().MatchString(e.Name()) {
 		return false, false
 	}
 	fi, err := e.Info()

@@ -119,7 +119,7 @@ func TestKilledWriteTempCleaned(t *testing.T) {
 	dir := t.TempDir()
 	d := killedWrite(t, dir, false)
 	left := holding(t, dir, d)
-	if len(left) != 1 || !tempRE.MatchString(left[0]) {
+	if len(left) != 1 || !tempRE().MatchString(left[0]) {
 		t.Fatalf("files holding the key after the kill: %v, want one temporary file", left)
 	}
 	tmp := filepath.Join(dir, left[0])

@@ -20,11 +20,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 )
 
 // Account is the account ID in every ARN the fake makes.
@@ -149,7 +150,7 @@ func errf(code, format string, a ...any) *apiError {
 	return &apiError{code: code, msg: fmt.Sprintf(format, a...), status: http.StatusBadRequest}
 }
 
-var scopeRe = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/([a-z0-9-]+)/kms/aws4_request`)
+var scopeRe = lazyre.New(`Credential=[^/]+/[0-9]{8}/([a-z0-9-]+)/kms/aws4_request`)
 
 // ServeHTTP answers one KMS call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, &apiError{code: "UnknownOperationException", msg: "not a KMS call", status: http.StatusBadRequest})
 		return
 	}
-	m := scopeRe.FindStringSubmatch(r.Header.Get("Authorization"))
+	m := scopeRe().FindStringSubmatch(r.Header.Get("Authorization"))
 	if m == nil {
 		writeErr(w, errf("MissingAuthenticationTokenException", "Missing Authentication Token"))
 		return
@@ -386,14 +387,14 @@ func (s *Server) createKey(region string, body []byte) (any, *apiError) {
 	return map[string]any{"KeyMetadata": k.metadata()}, nil
 }
 
-var aliasRe = regexp.MustCompile(`^alias/[A-Za-z0-9/_-]+$`)
+var aliasRe = lazyre.New(`^alias/[A-Za-z0-9/_-]+$`)
 
 func (s *Server) createAlias(region string, body []byte) (any, *apiError) {
 	var in struct{ AliasName, TargetKeyId string }
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	if !aliasRe.MatchString(in.AliasName) || strings.HasPrefix(in.AliasName, "alias/aws/") {
+	if !aliasRe().MatchString(in.AliasName) || strings.HasPrefix(in.AliasName, "alias/aws/") {
 		return nil, errf("ValidationException", "Alias must start with the prefix \"alias/\" and not alias/aws/")
 	}
 	arn := arnPrefix(region) + in.AliasName
