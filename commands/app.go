@@ -13,11 +13,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/keystore"
-	// The backends built into the binary. A new backend is one more line.
-	_ "github.com/jwkctl/jwkctl/keystore/awskms"
-	_ "github.com/jwkctl/jwkctl/keystore/azurekv"
+	// The backends always built in. The cloud ones are in backend_*.go,
+	// each behind a jwkctl_no_* build tag that leaves it (and its SDK's
+	// start-up cost) out of a lean build.
 	_ "github.com/jwkctl/jwkctl/keystore/file"
-	_ "github.com/jwkctl/jwkctl/keystore/gcpkms"
 	_ "github.com/jwkctl/jwkctl/keystore/pkcs11"
 )
 

@@ -19,14 +19,27 @@ import (
 
 func devCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "dev",
-		Usage: "local stand-ins for development and demos (not for production)",
-		Subcommands: []*cli.Command{
-			devSTSCommand(),
-			devKMSCommand(),
-			devAWSKMSCommand(),
-		},
+		Name:        "dev",
+		Usage:       "local stand-ins for development and demos (not for production)",
+		Subcommands: devSubcommands(),
 	}
+}
+
+// The fakes of the cloud KMSes, set by backend_*.go when the backend is
+// built in; and how long AWS KMS keeps a deleted key.
+var (
+	devKMS, devAWSKMS     func() *cli.Command
+	awsDeletionWindowDays int
+)
+
+func devSubcommands() []*cli.Command {
+	cmds := []*cli.Command{devSTSCommand()}
+	for _, f := range []func() *cli.Command{devKMS, devAWSKMS} {
+		if f != nil {
+			cmds = append(cmds, f())
+		}
+	}
+	return cmds
 }
 
 func devSTSCommand() *cli.Command {

@@ -10,25 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jwkctl/jwkctl/internal/devsts"
-	"github.com/jwkctl/jwkctl/keystore/awskms/fakeawskms"
-	"github.com/jwkctl/jwkctl/keystore/gcpkms/fakekms"
 )
-
-func devKMSCommand() *cli.Command {
-	return devFakeKMS{
-		name: "kms", service: "Cloud KMS", notOf: "Google's", listen: "127.0.0.1:9010", envName: "dev-kms-listen",
-		key:   "gcpkms://projects/demo/locations/europe-north1/keyRings/jwkctl/cryptoKeys/helseid",
-		serve: func(ln net.Listener) func() { return fakekms.New().Serve(ln) },
-	}.command()
-}
-
-func devAWSKMSCommand() *cli.Command {
-	return devFakeKMS{
-		name: "aws-kms", service: "AWS KMS", notOf: "Amazon's", listen: "127.0.0.1:9011", envName: "dev-aws-kms-listen",
-		key:   "'awskms:///alias/helseid?region=eu-north-1'",
-		serve: func(ln net.Listener) func() { return fakeawskms.New().Serve(ln) },
-	}.command()
-}
 
 // devFakeKMS is a `jwkctl dev` command serving an in-memory fake of a
 // cloud KMS on loopback until interrupted.

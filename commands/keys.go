@@ -20,7 +20,6 @@ import (
 	"github.com/jwkctl/jwkctl/internal/inputfile"
 	"github.com/jwkctl/jwkctl/keyimport"
 	"github.com/jwkctl/jwkctl/keystore"
-	"github.com/jwkctl/jwkctl/keystore/awskms"
 	"github.com/jwkctl/jwkctl/keystore/file"
 	"github.com/jwkctl/jwkctl/signer"
 )
@@ -552,7 +551,7 @@ func changeKey(c *cli.Context, verb, question string, do func(context.Context, s
 		return nil
 	}
 	if verb == "delete" && u.Scheme == keystore.SchemeAWSKMS {
-		fmt.Fprintf(c.App.ErrWriter, "scheduled %s for deletion in %d days; until then aws kms cancel-key-deletion restores it\n", u, awskms.DeletionWindowDays)
+		fmt.Fprintf(c.App.ErrWriter, "scheduled %s for deletion in %d days; until then aws kms cancel-key-deletion restores it\n", u, awsDeletionWindowDays)
 		return nil
 	}
 	fmt.Fprintf(c.App.ErrWriter, "%sd %s\n", verb, u)

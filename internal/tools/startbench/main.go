@@ -8,6 +8,12 @@
 // The commands are `jwkctl --version` and `jwkctl assertion` with a file key
 // (testdata/keys/p256.jwk: an ES256 signature costs tens of microseconds,
 // so what is measured is start-up, not the signature).
+//
+// Two more binaries put the ratios in proportion: "net/http floor" is the
+// hello-world with net/http linked (the least any HTTPS client pays: its
+// packages' initialisers and a larger binary to fault in), and "lean" is
+// jwkctl built with -tags jwkctl_no_gcpkms,jwkctl_no_awskms,jwkctl_no_azurekv
+// (file and PKCS#11 keys only; see docs/performance.md).
 package main
 
 import (
@@ -17,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -38,6 +45,20 @@ import "fmt"
 func main() { fmt.Println("hello") }
 `
 
+// httpFloor is hello-world with net/http linked, unused.
+const httpFloor = `package main
+
+import (
+	"fmt"
+	_ "net/http"
+)
+
+func main() { fmt.Println("hello") }
+`
+
+// leanTags leave the cloud backends out of jwkctl (commands/backend_*.go).
+const leanTags = "jwkctl_no_gcpkms,jwkctl_no_awskms,jwkctl_no_azurekv"
+
 func run(n int, tags, dir string) error {
 	if n < 20 {
 		return fmt.Errorf("-n %d: take at least 20 runs for a median worth quoting", n)
@@ -50,18 +71,7 @@ func run(n int, tags, dir string) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	helloDir := filepath.Join(dir, "hello")
-	if err := os.MkdirAll(helloDir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(helloDir, "main.go"), []byte(hello), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(helloDir, "go.mod"), []byte("module hello\n\ngo 1.26\n"), 0o644); err != nil {
-		return err
-	}
-	helloBin, jwkctlBin := filepath.Join(dir, "hello.bin"), filepath.Join(dir, "jwkctl")
-	build := func(srcDir, out string) error {
+	build := func(srcDir, out, tags string) error {
 		args := []string{"build", "-trimpath", "-o", out}
 		if tags != "" {
 			args = append(args, "-tags", tags)
@@ -70,11 +80,37 @@ func run(n int, tags, dir string) error {
 		cmd.Dir, cmd.Stderr = srcDir, os.Stderr
 		return cmd.Run()
 	}
-	if err := build(helloDir, helloBin); err != nil {
-		return fmt.Errorf("build hello-world: %w", err)
+	buildMain := func(name, src string) (string, error) {
+		srcDir := filepath.Join(dir, name)
+		if err := os.MkdirAll(srcDir, 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(srcDir, "main.go"), []byte(src), 0o644); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(srcDir, "go.mod"), []byte("module "+name+"\n\ngo 1.26\n"), 0o644); err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, name+".bin")
+		if err := build(srcDir, bin, tags); err != nil {
+			return "", fmt.Errorf("build %s: %w", name, err)
+		}
+		return bin, nil
 	}
-	if err := build(".", jwkctlBin); err != nil {
+	helloBin, err := buildMain("hello", hello)
+	if err != nil {
+		return err
+	}
+	floorBin, err := buildMain("httpfloor", httpFloor)
+	if err != nil {
+		return err
+	}
+	jwkctlBin, leanBin := filepath.Join(dir, "jwkctl"), filepath.Join(dir, "jwkctl-lean")
+	if err := build(".", jwkctlBin, tags); err != nil {
 		return fmt.Errorf("build jwkctl (run from the repository root): %w", err)
+	}
+	if err := build(".", leanBin, strings.Trim(tags+","+leanTags, ",")); err != nil {
+		return fmt.Errorf("build lean jwkctl: %w", err)
 	}
 	// A copy, 0600: jwkctl refuses key files others can read.
 	jwk, err := os.ReadFile("testdata/keys/p256.jwk")
@@ -85,12 +121,16 @@ func run(n int, tags, dir string) error {
 	if err := os.WriteFile(key, jwk, 0o600); err != nil {
 		return err
 	}
+	assertion := []string{"assertion", "--key", "file:" + key, "--client-id", "startbench", "--audience", "https://sts.example"}
 	cmds := map[string][]string{
 		"hello-world":      {helloBin},
+		"net/http floor":   {floorBin},
 		"jwkctl --version": {jwkctlBin, "--version"},
-		"jwkctl assertion": {jwkctlBin, "assertion", "--key", "file:" + key, "--client-id", "startbench", "--audience", "https://sts.example"},
+		"jwkctl assertion": append([]string{jwkctlBin}, assertion...),
+		"lean --version":   {leanBin, "--version"},
+		"lean assertion":   append([]string{leanBin}, assertion...),
 	}
-	order := []string{"hello-world", "jwkctl --version", "jwkctl assertion"}
+	order := []string{"hello-world", "net/http floor", "jwkctl --version", "jwkctl assertion", "lean --version", "lean assertion"}
 	for _, name := range order { // warm the page cache; a failing command is no benchmark
 		if out, err := exec.Command(cmds[name][0], cmds[name][1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %v\n%s", name, err, out)
@@ -114,7 +154,8 @@ func run(n int, tags, dir string) error {
 		med[name] = ts[len(ts)/2]
 		fmt.Printf("%-18s median %8.2f ms  (min %.2f, max %.2f, %d runs)\n", name, ms(med[name]), ms(ts[0]), ms(ts[len(ts)-1]), len(ts))
 	}
-	for _, name := range order[1:] {
+	// The two the README quotes first, then the rest.
+	for _, name := range []string{"jwkctl --version", "jwkctl assertion", "net/http floor", "lean --version", "lean assertion"} {
 		fmt.Printf("ratio %-18s %.2f× hello-world\n", name, float64(med[name])/float64(med["hello-world"]))
 	}
 	return nil
