@@ -241,3 +241,52 @@ func TestAgentReportsThumbprintForKeptKid(t *testing.T) {
 		t.Fatalf("%d profiles", len(profiles))
 	}
 }
+
+// keys list and the delete confirmation name a kept-kid key by the kid it
+// signs with, not by its thumbprint (which nothing registered carries).
+func TestKeysListShowsKeptKid(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("JWKCTL_CONFIG", filepath.Join(dir, "none.yaml"))
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regKid := "8F2C" + strings.Repeat("A1", 14)
+	src := filepath.Join(dir, "registered.jwk")
+	os.WriteFile(src, []byte(handRSAJWK(k, regKid, "RS256")), 0o600)
+	keys := filepath.Join(dir, "keys")
+	os.Mkdir(keys, 0o700)
+	if _, errOut, code := runCLI(t, "keys", "import", "--key", "file:"+filepath.Join(keys, "kept.json"), "--from", src, "--keep-kid"); code != 0 {
+		t.Fatalf("keys import --keep-kid: %s", errOut)
+	}
+	if _, errOut, code := runCLI(t, "keys", "import", "--key", "file:"+filepath.Join(keys, "thumb.json"), "--from", src); code != 0 {
+		t.Fatalf("keys import: %s", errOut)
+	}
+	tp := thumbprintOf(t, &k.PublicKey)
+
+	out, errOut, code := runCLI(t, "keys", "list", "--key", "file:"+keys, "--output", "json")
+	if code != 0 {
+		t.Fatalf("keys list: %s", errOut)
+	}
+	var listed []struct {
+		URI string          `json:"uri"`
+		Kid string          `json:"kid"`
+		JWK jose.JSONWebKey `json:"jwk"`
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 2 {
+		t.Fatalf("keys list --output json = %s (%v), want two keys", out, err)
+	}
+	want := map[string]string{"kept.json": regKid, "thumb.json": tp}
+	for _, l := range listed {
+		base := filepath.Base(l.URI)
+		if l.Kid != want[base] || l.JWK.KeyID != want[base] {
+			t.Errorf("%s: kid %q, jwk kid %q; want %q", base, l.Kid, l.JWK.KeyID, want[base])
+		}
+	}
+	table, _, _ := runCLI(t, "keys", "list", "--key", "file:"+keys)
+	for _, line := range strings.Split(table, "\n") {
+		if strings.Contains(line, "kept.json") && !strings.Contains(line, regKid) {
+			t.Errorf("keys list table row %q lacks the kept kid %s", line, regKid)
+		}
+	}
+}

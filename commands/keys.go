@@ -428,6 +428,9 @@ func runKeysList(c *cli.Context) error {
 				alg = in.Algs[0]
 			}
 			if jwk, err := signer.PublicJWK(in.Public, alg); err == nil {
+				if in.Kid != "" { // the kid it signs with, kept from its registration
+					jwk.KeyID = in.Kid
+				}
 				lk.Kid, lk.JWK = jwk.KeyID, &jwk
 				lk.Kty = ktyOf(jwk)
 			}
@@ -496,7 +499,9 @@ func confirm(c *cli.Context, action, question string) error {
 func describeKey(c *cli.Context, u *keystore.URI, opts keystore.Options) string {
 	what := u.String()
 	if key, err := keystore.Open(c.Context, c.String("key"), opts); err == nil {
-		if kid, err := signer.Thumbprint(key.Public()); err == nil {
+		if r, ok := key.(keystore.KidRecorder); ok && r.RecordedKid() != "" {
+			what += " (kid " + r.RecordedKid() + ")"
+		} else if kid, err := signer.Thumbprint(key.Public()); err == nil {
 			what += " (kid " + kid + ")"
 		}
 	}

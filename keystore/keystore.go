@@ -161,4 +161,8 @@ type KeyInfo struct {
 	// State is the backend's word for the key's state (KMS: ENABLED,
 	// DISABLED, …); empty when the backend has none.
 	State string
+	// Kid is the kid the key records for itself (see KidRecorder), which
+	// it signs with instead of its RFC 7638 thumbprint; empty when it
+	// records none.
+	Kid string
 }

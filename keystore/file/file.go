@@ -274,17 +274,17 @@ func inspect(path string, pass []byte) (keystore.KeyInfo, bool) {
 	if isJWE(data) {
 		info.State = "encrypted"
 		if pass != nil {
-			if priv, _, _, err := decode(data, pass, path); err == nil {
-				info.Public = priv.Public()
+			if priv, _, kid, err := decode(data, pass, path); err == nil {
+				info.Public, info.Kid = priv.Public(), kid
 			}
 		}
 		return info, true
 	}
-	priv, _, err := ParsePrivateJWK(data)
+	p, err := parsePrivate(data)
 	if err != nil {
 		return info, false
 	}
-	info.Public = priv.Public()
+	info.Public, info.Kid = p.Private.Public(), p.Kid
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		info.State = "insecure-mode"
 	}
