@@ -5,6 +5,7 @@ package rotation
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -17,7 +18,13 @@ import (
 func lockFile(p, what string) (unlock func(), err error) {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		b, _ := os.ReadFile(p)
+		// The holder line is short; a lock path that names something
+		// large (a mistake, or a FIFO) must not be read whole.
+		var b []byte
+		if h, err := os.Open(p); err == nil {
+			b, _ = io.ReadAll(io.LimitReader(h, 512))
+			h.Close()
+		}
 		return nil, fmt.Errorf("%w for %s (locked by %s; if that process is gone, remove %s)", ErrLocked, what, describeHolder(b), p)
 	}
 	if err != nil {
