@@ -1097,11 +1097,15 @@ func (r *Runner) checkOldKey(ctx context.Context, j *Journal, opts keystore.Opti
 		return false, fmt.Errorf("%w: %s (kid %s) is not in its backend, and this rotation never started to retire it, so it was moved or removed by someone else; nothing was deleted or disabled (if it is gone for good, drop the journal with jwkctl rotate abort --profile %s): %w",
 			ErrOldKeyMissing, u, j.CurrentKid, j.Profile, err)
 	case j.RetireStartedAt != nil && u.Scheme == keystore.SchemeGCPKMS && u.GCPKMS.VersionName() != "",
-		j.RetireStartedAt != nil && u.Scheme == keystore.SchemeAzureKV && u.AzureKV.Version != "":
+		j.RetireStartedAt != nil && u.Scheme == keystore.SchemeAzureKV:
 		// An interrupted retire disabled the version or scheduled its
 		// destruction, so KMS no longer gives its public key. The kid was
 		// checked when that retire started, and KMS never reuses a
 		// version's name (nor does Key Vault): it is still the old key.
+		// A Key Vault URI without a version names the key's current
+		// version; rotation never adds versions to the old key, and one
+		// added by someone else would be enabled, open, and fail the kid
+		// check above.
 		return false, nil
 	case j.RetireStartedAt != nil && u.Scheme == keystore.SchemeAWSKMS:
 		// Likewise for an AWS KMS key an interrupted retire disabled: its
