@@ -22,6 +22,6 @@ func devAWSKMSCommand() *cli.Command {
 	return devFakeKMS{
 		name: "aws-kms", service: "AWS KMS", notOf: "Amazon's", listen: "127.0.0.1:9011", envName: "dev-aws-kms-listen",
 		key:   "'awskms:///alias/helseid?region=eu-north-1'",
-		serve: func(ln net.Listener) func() { return fakeawskms.New().Serve(ln) },
+		serve: serveOn(func(ln net.Listener) func() { return fakeawskms.New().Serve(ln) }),
 	}.command()
 }

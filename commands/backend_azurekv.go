@@ -2,6 +2,74 @@
 
 package commands
 
-// The Azure Key Vault backend. Build with -tags jwkctl_no_azurekv to leave
-// it out: see docs/performance.md.
-import _ "github.com/jwkctl/jwkctl/keystore/azurekv"
+// The Azure Key Vault backend and its fake (jwkctl dev azure-kv). Build
+// with -tags jwkctl_no_azurekv to leave them out: see docs/performance.md.
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	_ "github.com/jwkctl/jwkctl/keystore/azurekv"
+	"github.com/jwkctl/jwkctl/keystore/azurekv/fakeazkv"
+)
+
+func init() { devAzureKV = devAzureKVCommand }
+
+func devAzureKVCommand() *cli.Command {
+	return devFakeKMS{
+		name: "azure-kv", service: "Azure Key Vault", notOf: "Microsoft's", listen: "127.0.0.1:9012", envName: "dev-azure-kv-listen",
+		key: "azurekv://demo.vault.azure.net/keys/helseid", https: true,
+		help: "\n\n" +
+			"The fake speaks https with its own test CA, made afresh at each start. jwkctl trusts it through\n" +
+			"SSL_CERT_FILE (Go honours it on Linux and the BSDs; on macOS and Windows it uses the system's\n" +
+			"trust store, so this fake serves jwkctl only on Linux and the BSDs):\n\n" +
+			"   jwkctl dev azure-kv --ca-out /tmp/fake-vault-ca.pem &\n" +
+			"   SSL_CERT_FILE=/tmp/fake-vault-ca.pem jwkctl keys generate --kms-endpoint https://127.0.0.1:9012 \\\n" +
+			"     --alg ES256 --key azurekv://demo.vault.azure.net/keys/helseid",
+		flags: []cli.Flag{
+			&cli.PathFlag{Name: "ca-out", Usage: "write the fake's test CA certificate to `FILE`, which must not exist (default: a new file in the temporary directory); removed when the fake stops", EnvVars: env("dev-azure-kv-ca-out")},
+		},
+		serve: func(c *cli.Context, ln net.Listener) (func(), error) {
+			path, remove, err := writeCA(c.Path("ca-out"))
+			if err != nil {
+				return nil, err
+			}
+			s, err := fakeazkv.Serve(ln)
+			if err != nil {
+				remove()
+				return nil, err
+			}
+			if err := os.WriteFile(path, s.CAPEM(), 0o644); err != nil {
+				s.Close()
+				remove()
+				return nil, fmt.Errorf("--ca-out: %w", err)
+			}
+			fmt.Fprintf(c.App.ErrWriter, "its test CA certificate is in %s: run jwkctl with SSL_CERT_FILE=%s\n", path, path)
+			return func() { s.Close(); remove() }, nil
+		},
+	}.command()
+}
+
+// writeCA claims path (new, never an existing file) or a new temporary
+// file for the fake's CA certificate. remove deletes it.
+func writeCA(path string) (string, func(), error) {
+	var f *os.File
+	var err error
+	if path == "" {
+		f, err = os.CreateTemp("", "jwkctl-dev-azure-kv-ca-*.pem")
+	} else {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			return "", nil, fmt.Errorf("--ca-out %s: the file exists; name a new one (it is not overwritten)", path)
+		}
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("--ca-out: %w", err)
+	}
+	f.Close()
+	return f.Name(), func() { os.Remove(f.Name()) }, nil
+}

@@ -21,6 +21,6 @@ func devKMSCommand() *cli.Command {
 	return devFakeKMS{
 		name: "kms", service: "Cloud KMS", notOf: "Google's", listen: "127.0.0.1:9010", envName: "dev-kms-listen",
 		key:   "gcpkms://projects/demo/locations/europe-north1/keyRings/jwkctl/cryptoKeys/helseid",
-		serve: func(ln net.Listener) func() { return fakekms.New().Serve(ln) },
+		serve: serveOn(func(ln net.Listener) func() { return fakekms.New().Serve(ln) }),
 	}.command()
 }

@@ -29,12 +29,13 @@ func devCommand() *cli.Command {
 // built in; and how long AWS KMS keeps a deleted key.
 var (
 	devKMS, devAWSKMS     func() *cli.Command
+	devAzureKV            func() *cli.Command
 	awsDeletionWindowDays int
 )
 
 func devSubcommands() []*cli.Command {
 	cmds := []*cli.Command{devSTSCommand()}
-	for _, f := range []func() *cli.Command{devKMS, devAWSKMS} {
+	for _, f := range []func() *cli.Command{devKMS, devAWSKMS, devAzureKV} {
 		if f != nil {
 			cmds = append(cmds, f())
 		}

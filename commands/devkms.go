@@ -18,20 +18,30 @@ type devFakeKMS struct {
 	name, service, notOf string // command name; "AWS KMS"; whose it is not
 	listen, envName      string // default --listen and its env var's flag name
 	key                  string // an example key URI for the help
-	serve                func(net.Listener) (stop func())
+	https                bool   // the fake speaks TLS (--kms-endpoint https://ADDR)
+	help                 string // more help, after the example
+	flags                []cli.Flag
+	// serve serves the fake on ln until stop is called.
+	serve func(c *cli.Context, ln net.Listener) (stop func(), err error)
 }
 
 func (f devFakeKMS) command() *cli.Command {
+	endpoint := func(addr string) string {
+		if f.https {
+			return "https://" + addr
+		}
+		return addr
+	}
 	return &cli.Command{
 		Name:  f.name,
 		Usage: "serve an in-memory fake of " + f.service + " on loopback, for demos and tests",
 		Description: "Keys live in memory and vanish when it stops. Point jwkctl at it with --kms-endpoint:\n\n" +
 			"   jwkctl dev " + f.name + " --listen " + f.listen + " &\n" +
-			"   jwkctl keys generate --kms-endpoint " + f.listen + " --alg ES256 \\\n" +
-			"     --key " + f.key,
-		Flags: []cli.Flag{
+			"   jwkctl keys generate --kms-endpoint " + endpoint(f.listen) + " --alg ES256 \\\n" +
+			"     --key " + f.key + f.help,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: f.listen, EnvVars: env(f.envName)},
-		},
+		}, f.flags...),
 		Action: func(c *cli.Context) error {
 			addr := c.String("listen")
 			if !devsts.IsLoopback(addr) {
@@ -41,13 +51,22 @@ func (f devFakeKMS) command() *cli.Command {
 			if err != nil {
 				return err
 			}
-			stop := f.serve(ln)
+			stop, err := f.serve(c, ln)
+			if err != nil {
+				ln.Close()
+				return err
+			}
 			defer stop()
-			fmt.Fprintf(c.App.ErrWriter, "fake %s (in memory, NOT %s) listening; use --kms-endpoint %s\n", f.service, f.notOf, ln.Addr())
+			fmt.Fprintf(c.App.ErrWriter, "fake %s (in memory, NOT %s) listening; use --kms-endpoint %s\n", f.service, f.notOf, endpoint(ln.Addr().String()))
 			ctx, cancel := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer cancel()
 			<-ctx.Done()
 			return nil
 		},
 	}
+}
+
+// serveOn adapts a fake's Serve(ln) (stop func()) to devFakeKMS.serve.
+func serveOn(serve func(net.Listener) func()) func(*cli.Context, net.Listener) (func(), error) {
+	return func(_ *cli.Context, ln net.Listener) (func(), error) { return serve(ln), nil }
 }

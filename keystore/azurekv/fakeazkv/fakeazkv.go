@@ -102,13 +102,21 @@ type version struct {
 }
 
 // Start starts the fake on 127.0.0.1 with a fresh test CA.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return Serve(nil) }
+
+// Serve starts the fake on ln (nil: a new port on 127.0.0.1) with a fresh
+// test CA; Close stops it and closes ln.
+func Serve(ln net.Listener) (*Server, error) {
 	s := &Server{keys: map[string]*key{}, deleted: map[string]*key{}, counts: map[string]int64{}, PageSize: 2}
 	cert, err := s.makeCerts()
 	if err != nil {
 		return nil, err
 	}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if ln != nil {
+		s.srv.Listener.Close()
+		s.srv.Listener = ln
+	}
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s.srv.StartTLS()
 	return s, nil
