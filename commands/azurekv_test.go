@@ -12,8 +12,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/internal/devsts"
 	"github.com/jwkctl/jwkctl/internal/profile"
-	"github.com/jwkctl/jwkctl/keystore"
-	"github.com/jwkctl/jwkctl/keystore/azurekv"
+	"github.com/jwkctl/jwkctl/keystore/azurekv/azurekvtest"
 	"github.com/jwkctl/jwkctl/keystore/azurekv/fakeazkv"
 )
 
@@ -21,23 +20,8 @@ import (
 // trust it; JWKCTL_KMS_ENDPOINT points jwkctl at it.
 func startFakeVault(t *testing.T) *fakeazkv.Server {
 	t.Helper()
-	s, err := fakeazkv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	b, err := keystore.Lookup(keystore.SchemeAzureKV)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ab := b.(*azurekv.Backend)
-	ab.Reset()
-	ab.HTTPClient = s.Client()
-	t.Cleanup(func() {
-		ab.Reset()
-		ab.HTTPClient = nil
-	})
-	t.Setenv("JWKCTL_KMS_ENDPOINT", s.URL())
+	s, opts := azurekvtest.Start(t)
+	t.Setenv("JWKCTL_KMS_ENDPOINT", opts.Endpoint)
 	return s
 }
 

@@ -10,35 +10,11 @@ import (
 
 	"github.com/jwkctl/jwkctl/internal/profile"
 	"github.com/jwkctl/jwkctl/keystore"
-	"github.com/jwkctl/jwkctl/keystore/azurekv"
-	"github.com/jwkctl/jwkctl/keystore/azurekv/fakeazkv"
+	"github.com/jwkctl/jwkctl/keystore/azurekv/azurekvtest"
 	"github.com/jwkctl/jwkctl/rotation"
 )
 
 const azureKey = "azurekv://demo.vault.azure.net/keys/helseid"
-
-// startVault starts the fake Key Vault and makes the registered azurekv
-// backend trust its CA.
-func startVault(t *testing.T) (*fakeazkv.Server, keystore.Options) {
-	t.Helper()
-	s, err := fakeazkv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	b, err := keystore.Lookup(keystore.SchemeAzureKV)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ab := b.(*azurekv.Backend)
-	ab.Reset()
-	ab.HTTPClient = s.Client()
-	t.Cleanup(func() {
-		ab.Reset()
-		ab.HTTPClient = nil
-	})
-	return s, keystore.Options{Endpoint: s.URL()}
-}
 
 // A Key Vault key an interrupted retire disabled no longer gives its
 // public key (Key Vault refuses get on a disabled key), so its kid cannot
@@ -57,7 +33,7 @@ func TestAzureKVCrashAfterDisableResumes(t *testing.T) {
 }
 
 func testAzureKVCrashAfterDisableResumes(t *testing.T, versioned bool) {
-	_, opts := startVault(t)
+	_, opts := azurekvtest.Start(t)
 	f := newFixture(t, azureKey, jose.ES256, 0, opts)
 	if !strings.HasPrefix(f.oldKey, azureKey+"/") {
 		t.Fatalf("the generated key %s names no version", f.oldKey)

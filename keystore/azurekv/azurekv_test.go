@@ -21,6 +21,7 @@ import (
 
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/keystore/azurekv"
+	"github.com/jwkctl/jwkctl/keystore/azurekv/azurekvtest"
 	"github.com/jwkctl/jwkctl/keystore/azurekv/fakeazkv"
 	"github.com/jwkctl/jwkctl/signer"
 	"github.com/jwkctl/jwkctl/signer/signertest"
@@ -29,34 +30,11 @@ import (
 const vault = "azurekv://jwkctl-test.vault.azure.net/keys"
 
 // backend is the registered azurekv backend, pointed at s for the test.
-func backend(t testing.TB, s *fakeazkv.Server) *azurekv.Backend {
-	t.Helper()
-	b, err := keystore.Lookup(keystore.SchemeAzureKV)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ab := b.(*azurekv.Backend)
-	ab.Reset()
-	ab.HTTPClient = s.Client()
-	t.Cleanup(func() {
-		ab.Reset()
-		ab.HTTPClient, ab.Credential = nil, nil
-	})
-	return ab
-}
+func backend(t testing.TB, s *fakeazkv.Server) *azurekv.Backend { return azurekvtest.Use(t, s) }
 
 // fake starts a fake vault and points the backend at it through the
 // endpoint override.
-func fake(t testing.TB) (*fakeazkv.Server, keystore.Options) {
-	t.Helper()
-	s, err := fakeazkv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	backend(t, s)
-	return s, keystore.Options{Endpoint: s.URL()}
-}
+func fake(t testing.TB) (*fakeazkv.Server, keystore.Options) { return azurekvtest.Start(t) }
 
 func generate(t testing.TB, opts keystore.Options, uri string, alg jose.SignatureAlgorithm, bits int) keystore.Key {
 	t.Helper()
