@@ -1,7 +1,7 @@
 package commands
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -35,25 +35,6 @@ func TestDevKMSFakesListenOnLoopbackOnly(t *testing.T) {
 			t.Errorf("dev %s --listen 192.0.2.1:9010: exit %d, %q", name, code, errOut)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to write from the command's goroutine
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // jwkctl dev azure-kv serves a Key Vault fake over TLS and writes its test
@@ -73,27 +54,33 @@ func TestDevAzureKV(t *testing.T) {
 
 	ca := filepath.Join(dir, "ca.pem")
 	app := App()
-	var errb syncBuffer
-	app.Writer, app.ErrWriter = io.Discard, &errb
+	// The command's stderr, read line by line until it says where it
+	// listens; the rest is drained so the command never blocks on it.
+	pr, pw := io.Pipe()
+	app.Writer, app.ErrWriter = io.Discard, pw
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- app.RunContext(ctx, []string{"jwkctl", "dev", "azure-kv", "--listen", "127.0.0.1:0", "--ca-out", ca})
+		err := app.RunContext(ctx, []string{"jwkctl", "dev", "azure-kv", "--listen", "127.0.0.1:0", "--ca-out", ca})
+		pw.CloseWithError(fmt.Errorf("dev azure-kv returned %v", err))
+		done <- err
 	}()
 	stop := sync.OnceValue(func() error { cancel(); return <-done })
 	defer stop()
-	var endpoint string
-	for deadline := time.Now().Add(10 * time.Second); endpoint == ""; {
-		if _, rest, ok := strings.Cut(errb.String(), "use --kms-endpoint "); ok {
-			endpoint = strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0])
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the fake did not say where it listens: %q", errb.String())
-		} else {
-			time.Sleep(10 * time.Millisecond)
+	var said, endpoint string
+	sc := bufio.NewScanner(pr)
+	for endpoint == "" && sc.Scan() {
+		said += sc.Text() + "\n"
+		if _, rest, ok := strings.Cut(sc.Text(), "use --kms-endpoint "); ok {
+			endpoint = rest
 		}
 	}
-	if !strings.HasPrefix(endpoint, "https://127.0.0.1:") || !strings.Contains(errb.String(), "SSL_CERT_FILE="+ca) {
-		t.Fatalf("dev azure-kv said %q", errb.String())
+	if endpoint == "" {
+		t.Fatalf("the fake did not say where it listens: %q %v", said, sc.Err())
+	}
+	go io.Copy(io.Discard, pr)
+	if !strings.HasPrefix(endpoint, "https://127.0.0.1:") || !strings.Contains(said, "SSL_CERT_FILE="+ca) {
+		t.Fatalf("dev azure-kv said %q", said)
 	}
 	pemBytes, err := os.ReadFile(ca)
 	if err != nil {
