@@ -56,7 +56,7 @@ func TestLeanBuildLeavesTheCloudBackendsOut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("assertion: %v", err)
 	}
-	jws, err := jose.ParseSigned(strings.TrimSpace(out), []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(strings.TrimSpace(out), []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
