@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -122,10 +123,19 @@ func (t tokenSource) Token() (*oauth2.Token, error) {
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		// The token endpoint refused: its error code and description,
-		// not the body.
-		msg := strings.TrimSpace(re.ErrorCode + ": " + re.ErrorDescription)
-		msg = strings.Trim(msg, ": ")
+		// The token endpoint refused: its OAuth error code and
+		// description (RFC 6749 5.2), never the rest of the body.
+		code, desc := re.ErrorCode, re.ErrorDescription
+		if code == "" {
+			var e struct {
+				Error            string `json:"error"`
+				ErrorDescription string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &e) == nil {
+				code, desc = e.Error, e.ErrorDescription
+			}
+		}
+		msg := strings.Trim(code+": "+desc, ": ")
 		unavailable := false
 		if re.Response != nil {
 			if msg == "" {
