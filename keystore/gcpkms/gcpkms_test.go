@@ -419,3 +419,23 @@ func TestUnavailableKMSReportsTheCause(t *testing.T) {
 		check(t, "sign", err, "connection refused")
 	})
 }
+
+// Listing follows nextPageToken: the fake answers 25 versions a page.
+func TestListPages(t *testing.T) {
+	s, opts := fake(t)
+	for range 30 {
+		generate(t, opts, "many", jose.ES256, 0)
+	}
+	before := s.AllRPCs()
+	infos, err := keystore.List(context.Background(), ring+"/cryptoKeys/many", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 30 || !strings.HasSuffix(infos[29].URI.String(), "/cryptoKeyVersions/30") {
+		t.Fatalf("listed %d versions", len(infos))
+	}
+	// Two pages, and one public key read per version.
+	if n := s.AllRPCs() - before; n != 2+30 {
+		t.Errorf("listing 30 versions made %d calls, want 32", n)
+	}
+}

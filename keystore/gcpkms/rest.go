@@ -254,7 +254,7 @@ func (c *restClient) do(ctx context.Context, method, u string, in, out any) erro
 		return fmt.Errorf("reading the answer of Cloud KMS: %w", err)
 	}
 	if len(b) > maxBody {
-		return fmt.Errorf("Cloud KMS answered more than %d bytes", maxBody)
+		return fmt.Errorf("the answer of Cloud KMS is longer than %d bytes", maxBody)
 	}
 	if resp.StatusCode/100 != 2 {
 		return apiError(resp.StatusCode, b)

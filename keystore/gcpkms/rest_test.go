@@ -259,7 +259,7 @@ func TestCannedAnswers(t *testing.T) {
 			return 0, ""
 		}},
 		{name: "a 200 that is not JSON", fail: func(int) (int, string) { return 200, "<html>captive portal</html>" }, want: "not the expected JSON"},
-		{name: "an answer too long", fail: func(int) (int, string) { return 200, `{"name": "` + strings.Repeat("a", 5<<20) + `"}` }, want: "more than"},
+		{name: "an answer too long", fail: func(int) (int, string) { return 200, `{"name": "` + strings.Repeat("a", 5<<20) + `"}` }, want: "longer than"},
 		{name: "a multi-line message stays one line", fail: errBody(500, "INTERNAL", "line one\nline two"), want: "HTTP 500 (INTERNAL): line one line two"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

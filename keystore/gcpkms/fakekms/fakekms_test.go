@@ -237,7 +237,9 @@ func TestOfficialRESTClientErrorsAndFaults(t *testing.T) {
 			return r.SignatureCrc32c != 0 && r.SignatureCrc32c != crc(sig) && p.PemCrc32c != 0 && p.PemCrc32c != crc([]byte(p.Pem))
 		}},
 		{fakekms.Faults{UnverifiedDigest: true}, func(r *cloudkms.AsymmetricSignResponse, _ *cloudkms.PublicKey) bool { return !r.VerifiedDigestCrc32c }},
-		{fakekms.Faults{WrongName: true}, func(r *cloudkms.AsymmetricSignResponse, p *cloudkms.PublicKey) bool { return r.Name != v1 && p.Name != v1 }},
+		{fakekms.Faults{WrongName: true}, func(r *cloudkms.AsymmetricSignResponse, p *cloudkms.PublicKey) bool {
+			return r.Name != v1 && p.Name != v1
+		}},
 	} {
 		s.SetFaults(tc.f)
 		r, err := keys.CryptoKeyVersions.AsymmetricSign(v1, signReq).Do()
