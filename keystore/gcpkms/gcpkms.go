@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -109,7 +110,39 @@ func (b *Backend) connect(ctx context.Context, endpoint string) (*restClient, er
 	if err != nil {
 		return nil, fmt.Errorf("gcpkms: connect to Cloud KMS: %v (are Application Default Credentials set up? gcloud auth application-default login, or GOOGLE_APPLICATION_CREDENTIALS)", oneLine(err.Error(), 300))
 	}
+	if q := quotaProject(creds); q != "" {
+		tr = userProject{project: q, base: tr}
+	}
 	return &restClient{hc: &http.Client{Transport: &oauth2.Transport{Source: tokenSource{creds.TokenSource}, Base: tr}}, base: base}, nil
+}
+
+// quotaProject is the project billed for the calls, as Google's client
+// libraries find it: GOOGLE_CLOUD_QUOTA_PROJECT, else the credentials'
+// quota_project_id (gcloud's user credentials have one; Cloud KMS refuses
+// user credentials without it).
+func quotaProject(creds *google.Credentials) string {
+	if q := os.Getenv("GOOGLE_CLOUD_QUOTA_PROJECT"); q != "" {
+		return q
+	}
+	var v struct {
+		QuotaProject string `json:"quota_project_id"`
+	}
+	if json.Unmarshal(creds.JSON, &v) != nil {
+		return ""
+	}
+	return v.QuotaProject
+}
+
+// userProject sends X-Goog-User-Project, the quota project.
+type userProject struct {
+	project string
+	base    http.RoundTripper
+}
+
+func (u userProject) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Goog-User-Project", u.project)
+	return u.base.RoundTrip(r)
 }
 
 // tokenSource turns a failure to get an access token into a

@@ -350,6 +350,7 @@ func TestADCOverTLS(t *testing.T) {
 		"type": "service_account", "project_id": "p", "private_key_id": "k1",
 		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		"client_email": "jwkctl@p.iam.gserviceaccount.com", "client_id": "1", "token_uri": tokenSrv.URL,
+		"quota_project_id": "billed-project",
 	})
 	file := filepath.Join(t.TempDir(), "sa.json")
 	if err := os.WriteFile(file, cred, 0o600); err != nil {
@@ -358,10 +359,11 @@ func TestADCOverTLS(t *testing.T) {
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", file)
 
 	c := newCanned(t)
-	var authz atomic.Value
+	var authz, quota atomic.Value
 	var unauth atomic.Bool
 	kms := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz.Store(r.Header.Get("Authorization"))
+		quota.Store(r.Header.Get("X-Goog-User-Project"))
 		if r.TLS == nil {
 			t.Error("not TLS")
 		}
@@ -393,6 +395,9 @@ func TestADCOverTLS(t *testing.T) {
 	if got := authz.Load(); got != "Bearer "+token {
 		t.Fatalf("Authorization %q", got)
 	}
+	if got := quota.Load(); got != "billed-project" {
+		t.Fatalf("X-Goog-User-Project %q, want the credentials' quota_project_id", got)
+	}
 	digest := sha256.Sum256([]byte("payload"))
 	if _, err := k.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
 		t.Fatal(err)
@@ -409,6 +414,8 @@ func TestADCOverTLS(t *testing.T) {
 
 	// The token endpoint refuses: reported at once (no retries), one
 	// line, without the assertion or the answer's body.
+	// GOOGLE_CLOUD_QUOTA_PROJECT overrides the credentials' quota project.
+	t.Setenv("GOOGLE_CLOUD_QUOTA_PROJECT", "env-project")
 	unauth.Store(false)
 	tokenFail.Store(true)
 	b2 := gcpkms.New()
@@ -421,6 +428,16 @@ func TestADCOverTLS(t *testing.T) {
 	}
 	if n := tokenCalls.Load() - before; n != 1 {
 		t.Errorf("a refused token was asked for %d times, want 1", n)
+	}
+	tokenFail.Store(false)
+	b3 := gcpkms.New()
+	b3.Transport = tr
+	defer b3.Close()
+	if _, err := b3.Open(context.Background(), keystore.MustParse("gcpkms://"+cannedVersion), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := quota.Load(); got != "env-project" {
+		t.Fatalf("X-Goog-User-Project %q, want GOOGLE_CLOUD_QUOTA_PROJECT's", got)
 	}
 }
 
