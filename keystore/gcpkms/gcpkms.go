@@ -5,27 +5,21 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
-	kms "cloud.google.com/go/kms/apiv1"
-	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/go-jose/go-jose/v4"
-	"github.com/googleapis/gax-go/v2"
-	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/fieldmaskpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 
 	"github.com/jwkctl/jwkctl/internal/loopback"
 	"github.com/jwkctl/jwkctl/keystore"
@@ -33,33 +27,26 @@ import (
 
 func init() { keystore.Register(New()) }
 
-// Client is the part of the Cloud KMS API jwkctl uses; *kms.KeyManagementClient
-// satisfies it.
-type Client interface {
-	GetPublicKey(context.Context, *kmspb.GetPublicKeyRequest, ...gax.CallOption) (*kmspb.PublicKey, error)
-	AsymmetricSign(context.Context, *kmspb.AsymmetricSignRequest, ...gax.CallOption) (*kmspb.AsymmetricSignResponse, error)
-	GetCryptoKey(context.Context, *kmspb.GetCryptoKeyRequest, ...gax.CallOption) (*kmspb.CryptoKey, error)
-	CreateCryptoKey(context.Context, *kmspb.CreateCryptoKeyRequest, ...gax.CallOption) (*kmspb.CryptoKey, error)
-	CreateCryptoKeyVersion(context.Context, *kmspb.CreateCryptoKeyVersionRequest, ...gax.CallOption) (*kmspb.CryptoKeyVersion, error)
-	GetCryptoKeyVersion(context.Context, *kmspb.GetCryptoKeyVersionRequest, ...gax.CallOption) (*kmspb.CryptoKeyVersion, error)
-	ListCryptoKeys(context.Context, *kmspb.ListCryptoKeysRequest, ...gax.CallOption) *kms.CryptoKeyIterator
-	ListCryptoKeyVersions(context.Context, *kmspb.ListCryptoKeyVersionsRequest, ...gax.CallOption) *kms.CryptoKeyVersionIterator
-	DestroyCryptoKeyVersion(context.Context, *kmspb.DestroyCryptoKeyVersionRequest, ...gax.CallOption) (*kmspb.CryptoKeyVersion, error)
-	UpdateCryptoKeyVersion(context.Context, *kmspb.UpdateCryptoKeyVersionRequest, ...gax.CallOption) (*kmspb.CryptoKeyVersion, error)
-	Close() error
-}
+// Scope is the OAuth scope jwkctl asks Google credentials for.
+const Scope = "https://www.googleapis.com/auth/cloudkms"
+
+// DefaultEndpoint is Google's Cloud KMS REST endpoint.
+const DefaultEndpoint = "cloudkms.googleapis.com"
 
 // PollInterval is how often Generate asks whether a new version has left
 // PENDING_GENERATION. Tests shorten it.
 var PollInterval = time.Second
 
-// Backend talks to Cloud KMS, one client per endpoint.
+// Backend talks to Cloud KMS over its REST API, one HTTP client per
+// endpoint, made when a gcpkms key is first used.
 type Backend struct {
+	// Transport carries the requests; nil means http.DefaultTransport.
+	// For an endpoint off loopback it is wrapped to add the access token.
+	// Tests may replace it.
+	Transport http.RoundTripper
+
 	mu      sync.Mutex
-	clients map[string]Client
-	// Dial makes a client for an endpoint ("" = Google's); tests may
-	// replace it.
-	Dial func(ctx context.Context, endpoint string) (Client, error)
+	clients map[string]*restClient
 }
 
 var (
@@ -71,54 +58,168 @@ var (
 	_ io.Closer                = (*Backend)(nil)
 )
 
-// New returns a Backend that dials Cloud KMS with Application Default
-// Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, workload identity),
-// or a loopback endpoint without TLS or credentials (a fake).
-func New() *Backend { return &Backend{clients: map[string]Client{}, Dial: dial} }
+// New returns a Backend that calls Cloud KMS over HTTPS with Application
+// Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the
+// metadata server: workload identity), or a loopback endpoint over plain
+// HTTP without credentials (a fake). Nothing is looked up or dialled
+// until a key is used.
+func New() *Backend { return &Backend{clients: map[string]*restClient{}} }
 
-func dial(ctx context.Context, endpoint string) (Client, error) {
-	var opts []option.ClientOption
-	if endpoint != "" {
-		opts = append(opts, option.WithEndpoint(endpoint))
-		if loopback.HostPort(endpoint) {
-			opts = append(opts, option.WithoutAuthentication(),
-				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-		}
+// baseURL is the URL an endpoint (keystore.Options.Endpoint: HOST[:PORT],
+// "" for Google's) is called at, and whether it is loopback.
+func baseURL(endpoint string) (string, bool, error) {
+	if endpoint == "" {
+		endpoint = DefaultEndpoint
 	}
-	c, err := kms.NewKeyManagementClient(ctx, opts...)
+	hostport, scheme := endpoint, ""
+	if i := strings.Index(endpoint, "://"); i >= 0 {
+		scheme, hostport = strings.ToLower(endpoint[:i]), strings.TrimSuffix(endpoint[i+3:], "/")
+	}
+	if hostport == "" || strings.ContainsAny(hostport, "/?#@ ") {
+		return "", false, fmt.Errorf("gcpkms: Cloud KMS endpoint %q: want HOST[:PORT]", endpoint)
+	}
+	loop := loopback.HostPort(hostport)
+	switch {
+	case scheme == "" && loop, scheme == "http" && loop:
+		return "http://" + hostport, true, nil
+	case scheme == "" && !loop, scheme == "https" && !loop:
+		return "https://" + hostport, false, nil
+	case scheme == "http":
+		return "", false, fmt.Errorf("gcpkms: Cloud KMS endpoint %q: plain http only to loopback", endpoint)
+	}
+	return "", false, fmt.Errorf("gcpkms: Cloud KMS endpoint %q: want HOST[:PORT] (https off loopback, plain http on it)", endpoint)
+}
+
+// connect makes the client for an endpoint: off loopback, over HTTPS with
+// an access token from Application Default Credentials.
+func (b *Backend) connect(ctx context.Context, endpoint string) (*restClient, error) {
+	base, loop, err := baseURL(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("gcpkms: connect to Cloud KMS: %v (are Application Default Credentials set up? gcloud auth application-default login, or GOOGLE_APPLICATION_CREDENTIALS)", err)
+		return nil, err
 	}
-	return c, nil
+	tr := b.Transport
+	if tr == nil {
+		tr = http.DefaultTransport
+	}
+	if loop {
+		return &restClient{hc: &http.Client{Transport: tr}, base: base}, nil
+	}
+	// The credentials outlive this call's context: they refresh tokens
+	// for later ones.
+	creds, err := google.FindDefaultCredentials(context.WithoutCancel(ctx), Scope)
+	if err != nil {
+		return nil, fmt.Errorf("gcpkms: connect to Cloud KMS: %v (are Application Default Credentials set up? gcloud auth application-default login, or GOOGLE_APPLICATION_CREDENTIALS)", oneLine(err.Error(), 300))
+	}
+	if q := quotaProject(creds); q != "" {
+		tr = userProject{project: q, base: tr}
+	}
+	return &restClient{hc: &http.Client{Transport: &oauth2.Transport{Source: tokenSource{creds.TokenSource}, Base: tr}}, base: base}, nil
+}
+
+// quotaProject is the project billed for the calls, as Google's client
+// libraries find it: GOOGLE_CLOUD_QUOTA_PROJECT, else the credentials'
+// quota_project_id (gcloud's user credentials have one; Cloud KMS refuses
+// user credentials without it).
+func quotaProject(creds *google.Credentials) string {
+	if q := os.Getenv("GOOGLE_CLOUD_QUOTA_PROJECT"); q != "" {
+		return q
+	}
+	var v struct {
+		QuotaProject string `json:"quota_project_id"`
+	}
+	if json.Unmarshal(creds.JSON, &v) != nil {
+		return ""
+	}
+	return v.QuotaProject
+}
+
+// userProject sends X-Goog-User-Project, the quota project.
+type userProject struct {
+	project string
+	base    http.RoundTripper
+}
+
+func (u userProject) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Goog-User-Project", u.project)
+	return u.base.RoundTrip(r)
+}
+
+// tokenSource turns a failure to get an access token into a
+// credentialsError, which the request's error is then reduced to.
+type tokenSource struct{ ts oauth2.TokenSource }
+
+func (t tokenSource) Token() (*oauth2.Token, error) {
+	tok, err := t.ts.Token()
+	if err == nil {
+		return tok, nil
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		// The token endpoint refused: its OAuth error code and
+		// description (RFC 6749 5.2), never the rest of the body.
+		code, desc := re.ErrorCode, re.ErrorDescription
+		if code == "" {
+			var e struct {
+				Error            string `json:"error"`
+				ErrorDescription string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &e) == nil {
+				code, desc = e.Error, e.ErrorDescription
+			}
+		}
+		msg := strings.Trim(code+": "+desc, ": ")
+		unavailable := false
+		if re.Response != nil {
+			if msg == "" {
+				msg = re.Response.Status
+			}
+			unavailable = re.Response.StatusCode >= 500
+		}
+		return nil, &credentialsError{msg: "getting a Google access token: " + oneLine(msg, 300), unavailable: unavailable}
+	}
+	return nil, &credentialsError{msg: "getting a Google access token: " + oneLine(err.Error(), 300), unavailable: true}
+}
+
+// tokenSafe reduces a request that failed for want of an access token to
+// that failure.
+func tokenSafe(err error) error {
+	var ce *credentialsError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return err
 }
 
 // Scheme is "gcpkms".
 func (b *Backend) Scheme() string { return keystore.SchemeGCPKMS }
 
-func (b *Backend) client(ctx context.Context, opts keystore.Options) (Client, error) {
+func (b *Backend) client(ctx context.Context, opts keystore.Options) (*restClient, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if c, ok := b.clients[opts.Endpoint]; ok {
 		return c, nil
 	}
-	c, err := b.Dial(ctx, opts.Endpoint)
+	c, err := b.connect(ctx, opts.Endpoint)
 	if err != nil {
 		return nil, err
+	}
+	if b.clients == nil {
+		b.clients = map[string]*restClient{}
 	}
 	b.clients[opts.Endpoint] = c
 	return c, nil
 }
 
-// Close closes the clients.
+// Close forgets the clients and closes their idle connections.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var errs []error
 	for k, c := range b.clients {
-		errs = append(errs, c.Close())
+		c.hc.CloseIdleConnections()
 		delete(b.clients, k)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func kmsName(u *keystore.URI) (*keystore.KMSName, error) {
@@ -136,8 +237,17 @@ func versionURI(name string) *keystore.URI {
 	return u
 }
 
-// mapErr turns gRPC status errors into keystore sentinels with the IAM
-// permission that is missing.
+// message is what KMS said, or the error itself when it said nothing.
+func message(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Message != "" {
+		return ae.Message
+	}
+	return err.Error()
+}
+
+// mapErr turns Cloud KMS error statuses into keystore sentinels with the
+// IAM permission that is missing.
 func mapErr(err error, what, name, permission string) error {
 	if err == nil {
 		return nil
@@ -145,21 +255,20 @@ func mapErr(err error, what, name, permission string) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("gcpkms: %s %s: %w", what, name, err)
 	}
-	st, _ := status.FromError(err)
-	switch st.Code() {
-	case codes.PermissionDenied:
-		return fmt.Errorf("%w: %s %s: the caller needs IAM permission %s (%s)", keystore.ErrPermission, what, name, permission, st.Message())
-	case codes.Unauthenticated:
-		return fmt.Errorf("%w: %s %s: no valid Google credentials (run gcloud auth application-default login, or set GOOGLE_APPLICATION_CREDENTIALS; on GKE check workload identity): %s", keystore.ErrPermission, what, name, st.Message())
-	case codes.NotFound:
+	switch statusOf(err) {
+	case "PERMISSION_DENIED":
+		return fmt.Errorf("%w: %s %s: the caller needs IAM permission %s (%s)", keystore.ErrPermission, what, name, permission, message(err))
+	case "UNAUTHENTICATED":
+		return fmt.Errorf("%w: %s %s: no valid Google credentials (run gcloud auth application-default login, or set GOOGLE_APPLICATION_CREDENTIALS; on GKE check workload identity): %s", keystore.ErrPermission, what, name, message(err))
+	case "NOT_FOUND":
 		return fmt.Errorf("%w: %s does not exist in Cloud KMS (jwkctl keys list on its key ring shows what is there)", keystore.ErrNotFound, name)
-	case codes.FailedPrecondition:
-		return fmt.Errorf("gcpkms: %s %s: the key version is not enabled (disabled, destroyed or still being generated): %s", what, name, st.Message())
-	case codes.AlreadyExists:
+	case "FAILED_PRECONDITION":
+		return fmt.Errorf("gcpkms: %s %s: the key version is not enabled (disabled, destroyed or still being generated): %s", what, name, message(err))
+	case "ALREADY_EXISTS":
 		return fmt.Errorf("%w: %s", keystore.ErrExists, name)
-	case codes.DeadlineExceeded:
+	case "DEADLINE_EXCEEDED":
 		return fmt.Errorf("gcpkms: %s %s: %w", what, name, context.DeadlineExceeded)
-	case codes.Canceled:
+	case "CANCELLED":
 		return fmt.Errorf("gcpkms: %s %s: %w", what, name, context.Canceled)
 	}
 	return fmt.Errorf("gcpkms: %s %s: %w", what, name, err)
@@ -186,26 +295,28 @@ func (b *Backend) Open(ctx context.Context, u *keystore.URI, opts keystore.Optio
 	return openVersion(ctx, c, n.VersionName(), opts.KMSTimeout)
 }
 
-func openVersion(ctx context.Context, c Client, name string, timeout time.Duration) (*Key, error) {
-	var pk *kmspb.PublicKey
-	err := retrying(ctx, timeout, "get public key of", name, "cloudkms.cryptoKeyVersions.viewPublicKey", func(ctx context.Context, opts ...gax.CallOption) (err error) {
-		pk, err = c.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: name}, opts...)
+// openVersion reads the version's public key (one getPublicKey call) and
+// checks its name and CRC32C.
+func openVersion(ctx context.Context, c *restClient, name string, timeout time.Duration) (*Key, error) {
+	var pk *publicKey
+	err := retrying(ctx, timeout, "get public key of", name, "cloudkms.cryptoKeyVersions.viewPublicKey", func(ctx context.Context) (err error) {
+		pk, err = c.getPublicKey(ctx, name)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if pk.GetName() != name {
-		return nil, fmt.Errorf("gcpkms: GetPublicKey answered for %q, not %q", pk.GetName(), name)
+	if pk.Name != name {
+		return nil, fmt.Errorf("gcpkms: GetPublicKey answered for %q, not %q", pk.Name, name)
 	}
-	if pk.GetPemCrc32C() == nil || crc32c([]byte(pk.GetPem())) != pk.GetPemCrc32C().GetValue() {
+	if pk.PemCrc32c == nil || crc32c([]byte(pk.Pem)) != int64(*pk.PemCrc32c) {
 		return nil, fmt.Errorf("gcpkms: the public key of %s failed its CRC32C check (corrupted in transit)", name)
 	}
-	alg, ok := joseFor[pk.GetAlgorithm()]
+	alg, ok := joseFor[pk.Algorithm]
 	if !ok {
-		return nil, fmt.Errorf("gcpkms: %s uses %s, which is not a JOSE signing algorithm jwkctl supports", name, pk.GetAlgorithm())
+		return nil, fmt.Errorf("gcpkms: %s uses %q, which is not a JOSE signing algorithm jwkctl supports", name, pk.Algorithm)
 	}
-	blk, _ := pem.Decode([]byte(pk.GetPem()))
+	blk, _ := pem.Decode([]byte(pk.Pem))
 	if blk == nil {
 		return nil, fmt.Errorf("gcpkms: the public key of %s is not PEM", name)
 	}
@@ -216,13 +327,16 @@ func openVersion(ctx context.Context, c Client, name string, timeout time.Durati
 	if err := keystore.CheckPublicKey(pub); err != nil {
 		return nil, err
 	}
-	return &Key{c: c, name: name, uri: versionURI(name), pub: pub, algorithm: pk.GetAlgorithm(), alg: alg, hash: hashOf(pk.GetAlgorithm()), timeout: timeout}, nil
+	if err := matches(pub, pk.Algorithm); err != nil {
+		return nil, fmt.Errorf("gcpkms: the public key of %s: %v", name, err)
+	}
+	return &Key{c: c, name: name, uri: versionURI(name), pub: pub, algorithm: pk.Algorithm, alg: alg, hash: hashOf(pk.Algorithm), timeout: timeout}, nil
 }
 
 // Key is one Cloud KMS key version. Its public key is fetched once; each
-// signature is exactly one AsymmetricSign call.
+// signature is exactly one asymmetricSign call.
 type Key struct {
-	c         Client
+	c         *restClient
 	name      string
 	uri       *keystore.URI
 	pub       crypto.PublicKey
@@ -256,7 +370,7 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	// KMS fixes the padding per key: a caller asking for the other one
 	// would get a signature of a scheme it did not ask for.
 	pss, isPSS := opts.(*rsa.PSSOptions)
-	keyPSS := strings.HasPrefix(k.algorithm.String(), "RSA_SIGN_PSS_")
+	keyPSS := strings.HasPrefix(k.algorithm, "RSA_SIGN_PSS_")
 	switch {
 	case keyPSS && !isPSS:
 		return nil, fmt.Errorf("gcpkms: %s is an RSA-PSS key (%s); it cannot make a PKCS#1 v1.5 signature", k.name, k.algorithm)
@@ -265,50 +379,47 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	case isPSS && pss.SaltLength != k.hash.Size() && pss.SaltLength != rsa.PSSSaltLengthEqualsHash:
 		return nil, fmt.Errorf("gcpkms: Cloud KMS signs PSS with a salt as long as the hash, not %d bytes", pss.SaltLength)
 	}
-	d := &kmspb.Digest{}
+	d := &digestJSON{}
 	switch k.hash {
 	case crypto.SHA256:
-		d.Digest = &kmspb.Digest_Sha256{Sha256: digest}
+		d.Sha256 = digest
 	case crypto.SHA384:
-		d.Digest = &kmspb.Digest_Sha384{Sha384: digest}
+		d.Sha384 = digest
 	case crypto.SHA512:
-		d.Digest = &kmspb.Digest_Sha512{Sha512: digest}
+		d.Sha512 = digest
 	}
-	var resp *kmspb.AsymmetricSignResponse
-	err := retrying(context.Background(), k.timeout, "sign with", k.name, "cloudkms.cryptoKeyVersions.useToSign", func(ctx context.Context, opts ...gax.CallOption) (err error) {
-		resp, err = k.c.AsymmetricSign(ctx, &kmspb.AsymmetricSignRequest{
-			Name:         k.name,
-			Digest:       d,
-			DigestCrc32C: wrapperspb.Int64(crc32c(digest)),
-		}, opts...)
+	req := &asymmetricSignRequest{Digest: d, DigestCrc32c: crcPtr(digest)}
+	var resp *asymmetricSignResponse
+	err := retrying(context.Background(), k.timeout, "sign with", k.name, "cloudkms.cryptoKeyVersions.useToSign", func(ctx context.Context) (err error) {
+		resp, err = k.c.asymmetricSign(ctx, k.name, req)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case !resp.GetVerifiedDigestCrc32C():
+	case !resp.VerifiedDigestCrc32c:
 		return nil, fmt.Errorf("gcpkms: Cloud KMS did not confirm the digest's CRC32C for %s (corrupted in transit)", k.name)
-	case resp.GetName() != k.name:
-		return nil, fmt.Errorf("gcpkms: Cloud KMS answered for %q, not %q", resp.GetName(), k.name)
-	case resp.GetSignatureCrc32C() == nil || crc32c(resp.GetSignature()) != resp.GetSignatureCrc32C().GetValue():
+	case resp.Name != k.name:
+		return nil, fmt.Errorf("gcpkms: Cloud KMS answered for %q, not %q", resp.Name, k.name)
+	case resp.SignatureCrc32c == nil || crc32c(resp.Signature) != int64(*resp.SignatureCrc32c):
 		return nil, fmt.Errorf("gcpkms: the signature from %s failed its CRC32C check (corrupted in transit)", k.name)
 	}
-	return resp.GetSignature(), nil
+	return resp.Signature, nil
 }
 
 // plan is what Generate will do, checked without changing anything.
 type plan struct {
 	n      *keystore.KMSName
-	want   kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm
-	level  kmspb.ProtectionLevel
-	exists bool // the crypto key exists: Generate adds a version
+	want   algo
+	level  string // SOFTWARE or HSM
+	exists bool   // the crypto key exists: Generate adds a version
 }
 
 // check validates a generate request against the URI, the algorithms KMS
 // offers and, when the crypto key exists, its version template (KMS fixes
 // algorithm and protection level per key).
-func (b *Backend) check(ctx context.Context, c Client, req keystore.GenerateRequest) (*plan, error) {
+func (b *Backend) check(ctx context.Context, c *restClient, req keystore.GenerateRequest) (*plan, error) {
 	n, err := kmsName(req.URI)
 	if err != nil {
 		return nil, err
@@ -320,34 +431,37 @@ func (b *Backend) check(ctx context.Context, c Client, req keystore.GenerateRequ
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{n: n, want: want, level: kmspb.ProtectionLevel_SOFTWARE}
+	p := &plan{n: n, want: want, level: "SOFTWARE"}
 	switch strings.ToLower(req.ProtectionLevel) {
 	case "", "software":
 	case "hsm":
-		p.level = kmspb.ProtectionLevel_HSM
+		p.level = "HSM"
 	default:
 		return nil, fmt.Errorf("gcpkms: protection level must be software or hsm, not %q", req.ProtectionLevel)
 	}
 	if n.Version != "" {
-		if _, err := c.GetCryptoKeyVersion(ctx, &kmspb.GetCryptoKeyVersionRequest{Name: n.VersionName()}); err == nil {
+		if _, err := c.getCryptoKeyVersion(ctx, n.VersionName()); err == nil {
 			return nil, fmt.Errorf("%w: %s", keystore.ErrExists, req.URI)
 		}
 		return nil, fmt.Errorf("%w: KMS numbers versions itself; give the key URI without /cryptoKeyVersions/%s", keystore.ErrBadURI, n.Version)
 	}
-	key, err := c.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: n.KeyName()})
+	key, err := c.getCryptoKey(ctx, n.KeyName())
 	switch {
 	case err == nil:
-		tmpl := key.GetVersionTemplate()
-		if key.GetPurpose() != kmspb.CryptoKey_ASYMMETRIC_SIGN || tmpl.GetAlgorithm() != want {
-			return nil, fmt.Errorf("gcpkms: %s exists with %s (%s); a new version would have that algorithm, not %s", n.KeyName(), tmpl.GetAlgorithm(), key.GetPurpose(), want)
+		var tmpl cryptoKeyVersionTemplate
+		if key.VersionTemplate != nil {
+			tmpl = *key.VersionTemplate
+		}
+		if key.Purpose != "ASYMMETRIC_SIGN" || tmpl.Algorithm != want {
+			return nil, fmt.Errorf("gcpkms: %s exists with %s (%s); a new version would have that algorithm, not %s", n.KeyName(), tmpl.Algorithm, key.Purpose, want)
 		}
 		// An explicit protection level must match the key's: KMS gives a
 		// new version the key's own.
-		if req.ProtectionLevel != "" && tmpl.GetProtectionLevel() != p.level {
-			return nil, fmt.Errorf("gcpkms: %s exists with protection level %s; a new version would have that, not %s (leave out --protection-level, or use another key)", n.KeyName(), tmpl.GetProtectionLevel(), p.level)
+		if req.ProtectionLevel != "" && tmpl.ProtectionLevel != p.level {
+			return nil, fmt.Errorf("gcpkms: %s exists with protection level %s; a new version would have that, not %s (leave out --protection-level, or use another key)", n.KeyName(), tmpl.ProtectionLevel, p.level)
 		}
-		p.level, p.exists = tmpl.GetProtectionLevel(), true
-	case status.Code(err) == codes.NotFound:
+		p.level, p.exists = tmpl.ProtectionLevel, true
+	case statusOf(err) == "NOT_FOUND":
 	default:
 		return nil, mapErr(err, "look up", n.KeyName(), "cloudkms.cryptoKeys.get")
 	}
@@ -377,37 +491,38 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 	}
 	n, want, level := p.n, p.want, p.level
 	log := req.Logger()
-	var version *kmspb.CryptoKeyVersion
+	var version *cryptoKeyVersion
 	if p.exists {
 		log.Info("adding a new version to an existing key", "key", n.KeyName())
-		version, err = c.CreateCryptoKeyVersion(ctx, &kmspb.CreateCryptoKeyVersionRequest{Parent: n.KeyName()})
+		version, err = c.createCryptoKeyVersion(ctx, n.KeyName())
 		if err != nil {
 			return nil, mapErr(err, "create a version of", n.KeyName(), "cloudkms.cryptoKeyVersions.create")
 		}
 	} else {
-		log.Info("creating crypto key", "key", n.KeyName(), "algorithm", want.String(), "protection", level.String())
-		created, err := c.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{
-			Parent:      n.KeyRingName(),
-			CryptoKeyId: n.CryptoKey,
-			CryptoKey: &kmspb.CryptoKey{
-				Purpose:         kmspb.CryptoKey_ASYMMETRIC_SIGN,
-				VersionTemplate: &kmspb.CryptoKeyVersionTemplate{Algorithm: want, ProtectionLevel: level},
-			},
+		log.Info("creating crypto key", "key", n.KeyName(), "algorithm", want, "protection", level)
+		created, err := c.createCryptoKey(ctx, n.KeyRingName(), n.CryptoKey, &cryptoKey{
+			Purpose:         "ASYMMETRIC_SIGN",
+			VersionTemplate: &cryptoKeyVersionTemplate{Algorithm: want, ProtectionLevel: level},
 		})
 		if err != nil {
 			return nil, mapErr(err, "create", n.KeyName(), "cloudkms.cryptoKeys.create")
 		}
-		version = created.GetPrimary()
-		if version == nil || version.GetName() == "" {
-			version = &kmspb.CryptoKeyVersion{Name: n.KeyName() + "/cryptoKeyVersions/1"}
+		// Asymmetric keys have no primary version: the one KMS made with
+		// the key is version 1.
+		version = created.Primary
+		if version == nil || version.Name == "" {
+			version = &cryptoKeyVersion{Name: n.KeyName() + "/cryptoKeyVersions/1"}
 		}
 	}
-	name := version.GetName()
-	for version.GetState() != kmspb.CryptoKeyVersion_ENABLED {
-		switch version.GetState() {
-		case kmspb.CryptoKeyVersion_PENDING_GENERATION, kmspb.CryptoKeyVersion_CRYPTO_KEY_VERSION_STATE_UNSPECIFIED:
+	name := version.Name
+	if !strings.HasPrefix(name, n.KeyName()+"/cryptoKeyVersions/") {
+		return nil, fmt.Errorf("gcpkms: Cloud KMS created %q, not a version of %s", name, n.KeyName())
+	}
+	for version.State != "ENABLED" {
+		switch version.State {
+		case "PENDING_GENERATION", "", "CRYPTO_KEY_VERSION_STATE_UNSPECIFIED":
 		default:
-			return nil, fmt.Errorf("gcpkms: %s is %s, not ENABLED", name, version.GetState())
+			return nil, fmt.Errorf("gcpkms: %s is %s, not ENABLED", name, version.State)
 		}
 		log.Info("waiting for Cloud KMS to generate the key", "version", name)
 		select {
@@ -415,7 +530,7 @@ func (b *Backend) Generate(ctx context.Context, req keystore.GenerateRequest) (k
 			return nil, fmt.Errorf("gcpkms: gave up waiting for %s to be generated: %w", name, ctx.Err())
 		case <-time.After(PollInterval):
 		}
-		version, err = c.GetCryptoKeyVersion(ctx, &kmspb.GetCryptoKeyVersionRequest{Name: name})
+		version, err = c.getCryptoKeyVersion(ctx, name)
 		if err != nil {
 			return nil, mapErr(err, "check", name, "cloudkms.cryptoKeyVersions.get")
 		}
@@ -436,7 +551,7 @@ func (b *Backend) List(ctx context.Context, prefix *keystore.URI, opts keystore.
 	var keys []string
 	switch {
 	case n.VersionName() != "":
-		v, err := c.GetCryptoKeyVersion(ctx, &kmspb.GetCryptoKeyVersionRequest{Name: n.VersionName()})
+		v, err := c.getCryptoKeyVersion(ctx, n.VersionName())
 		if err != nil {
 			return nil, mapErr(err, "get", n.VersionName(), "cloudkms.cryptoKeyVersions.get")
 		}
@@ -444,44 +559,40 @@ func (b *Backend) List(ctx context.Context, prefix *keystore.URI, opts keystore.
 	case n.KeyName() != "":
 		keys = []string{n.KeyName()}
 	default:
-		it := c.ListCryptoKeys(ctx, &kmspb.ListCryptoKeysRequest{Parent: n.KeyRingName()})
-		for {
-			k, err := it.Next()
-			if errors.Is(err, iterator.Done) {
-				break
-			}
-			if err != nil {
-				return nil, mapErr(err, "list keys in", n.KeyRingName(), "cloudkms.cryptoKeys.list")
-			}
-			if k.GetPurpose() == kmspb.CryptoKey_ASYMMETRIC_SIGN {
-				keys = append(keys, k.GetName())
+		all, err := c.listCryptoKeys(ctx, n.KeyRingName())
+		if err != nil {
+			return nil, mapErr(err, "list keys in", n.KeyRingName(), "cloudkms.cryptoKeys.list")
+		}
+		for _, k := range all {
+			if k.Purpose == "ASYMMETRIC_SIGN" {
+				keys = append(keys, k.Name)
 			}
 		}
 	}
 	var out []keystore.KeyInfo
 	for _, key := range keys {
-		it := c.ListCryptoKeyVersions(ctx, &kmspb.ListCryptoKeyVersionsRequest{Parent: key})
-		for {
-			v, err := it.Next()
-			if errors.Is(err, iterator.Done) {
-				break
-			}
-			if err != nil {
-				return nil, mapErr(err, "list versions of", key, "cloudkms.cryptoKeyVersions.list")
-			}
-			out = append(out, info(ctx, c, v, opts.KMSTimeout))
+		versions, err := c.listCryptoKeyVersions(ctx, key)
+		if err != nil {
+			return nil, mapErr(err, "list versions of", key, "cloudkms.cryptoKeyVersions.list")
+		}
+		for i := range versions {
+			out = append(out, info(ctx, c, &versions[i], opts.KMSTimeout))
 		}
 	}
 	return out, nil
 }
 
-func info(ctx context.Context, c Client, v *kmspb.CryptoKeyVersion, timeout time.Duration) keystore.KeyInfo {
-	in := keystore.KeyInfo{URI: versionURI(v.GetName()), State: v.GetState().String()}
-	if a, ok := joseFor[v.GetAlgorithm()]; ok {
+func info(ctx context.Context, c *restClient, v *cryptoKeyVersion, timeout time.Duration) keystore.KeyInfo {
+	state := v.State
+	if state == "" {
+		state = "CRYPTO_KEY_VERSION_STATE_UNSPECIFIED"
+	}
+	in := keystore.KeyInfo{URI: versionURI(v.Name), State: state}
+	if a, ok := joseFor[v.Algorithm]; ok {
 		in.Algs = []jose.SignatureAlgorithm{a}
 	}
-	if v.GetState() == kmspb.CryptoKeyVersion_ENABLED {
-		k, err := openVersion(ctx, c, v.GetName(), timeout)
+	if v.State == "ENABLED" {
+		k, err := openVersion(ctx, c, v.Name, timeout)
 		switch {
 		case err == nil:
 			in.Public = k.pub
@@ -513,17 +624,17 @@ func (b *Backend) Delete(ctx context.Context, u *keystore.URI, opts keystore.Opt
 	if err != nil {
 		return err
 	}
-	_, err = c.DestroyCryptoKeyVersion(ctx, &kmspb.DestroyCryptoKeyVersionRequest{Name: n.VersionName()})
-	if status.Code(err) == codes.FailedPrecondition {
-		v, gerr := c.GetCryptoKeyVersion(ctx, &kmspb.GetCryptoKeyVersionRequest{Name: n.VersionName()})
+	_, err = c.destroyCryptoKeyVersion(ctx, n.VersionName())
+	if statusOf(err) == "FAILED_PRECONDITION" {
+		v, gerr := c.getCryptoKeyVersion(ctx, n.VersionName())
 		if gerr != nil {
 			return mapErr(gerr, "check", n.VersionName(), "cloudkms.cryptoKeyVersions.get")
 		}
-		switch st := v.GetState(); st {
-		case kmspb.CryptoKeyVersion_DESTROY_SCHEDULED, kmspb.CryptoKeyVersion_DESTROYED:
+		switch st := v.State; st {
+		case "DESTROY_SCHEDULED", "DESTROYED":
 			return fmt.Errorf("%w: %s is already scheduled for destruction (%s)", keystore.ErrNotFound, n.VersionName(), st)
 		default:
-			return fmt.Errorf("gcpkms: destroy %s: only an enabled or disabled version can be destroyed, it is %s (%s)", n.VersionName(), st, status.Convert(err).Message())
+			return fmt.Errorf("gcpkms: destroy %s: only an enabled or disabled version can be destroyed, it is %s (%s)", n.VersionName(), st, message(err))
 		}
 	}
 	if err != nil {
@@ -548,22 +659,19 @@ func (b *Backend) SetEnabled(ctx context.Context, u *keystore.URI, enabled bool,
 	if err != nil {
 		return err
 	}
-	state, what := kmspb.CryptoKeyVersion_DISABLED, "disable"
+	state, what := "DISABLED", "disable"
 	if enabled {
-		state, what = kmspb.CryptoKeyVersion_ENABLED, "enable"
+		state, what = "ENABLED", "enable"
 	}
-	v, err := c.UpdateCryptoKeyVersion(ctx, &kmspb.UpdateCryptoKeyVersionRequest{
-		CryptoKeyVersion: &kmspb.CryptoKeyVersion{Name: n.VersionName(), State: state},
-		UpdateMask:       &fieldmaskpb.FieldMask{Paths: []string{"state"}},
-	})
+	v, err := c.setState(ctx, n.VersionName(), state)
 	if err != nil {
-		if status.Code(err) == codes.FailedPrecondition {
-			return fmt.Errorf("gcpkms: %s %s: only an enabled or disabled version can be switched (%s)", what, n.VersionName(), status.Convert(err).Message())
+		if statusOf(err) == "FAILED_PRECONDITION" {
+			return fmt.Errorf("gcpkms: %s %s: only an enabled or disabled version can be switched (%s)", what, n.VersionName(), message(err))
 		}
 		return mapErr(err, what, n.VersionName(), "cloudkms.cryptoKeyVersions.update")
 	}
-	if v.GetName() != n.VersionName() || v.GetState() != state {
-		return fmt.Errorf("gcpkms: %s %s: KMS answered for %s in state %s", what, n.VersionName(), v.GetName(), v.GetState())
+	if v.Name != n.VersionName() || v.State != state {
+		return fmt.Errorf("gcpkms: %s %s: KMS answered for %s in state %s", what, n.VersionName(), v.Name, v.State)
 	}
 	return nil
 }

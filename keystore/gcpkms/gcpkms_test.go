@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"google.golang.org/grpc/codes"
 
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/keystore/gcpkms"
@@ -114,12 +113,12 @@ func TestIntegrityChecksFire(t *testing.T) {
 		{"signature crc missing", fakekms.Faults{OmitSignatureCRC: true}, false, "signature from"},
 		{"digest not verified", fakekms.Faults{UnverifiedDigest: true}, false, "did not confirm the digest"},
 		{"wrong name on sign", fakekms.Faults{WrongName: true}, false, "answered for"},
-		{"permission denied", fakekms.Faults{FailWith: codes.PermissionDenied}, false, "cloudkms.cryptoKeyVersions.useToSign"},
-		{"permission denied on open", fakekms.Faults{FailWith: codes.PermissionDenied}, true, "cloudkms.cryptoKeyVersions.viewPublicKey"},
-		{"disabled", fakekms.Faults{FailWith: codes.FailedPrecondition}, false, "not enabled"},
-		{"not found", fakekms.Faults{FailWith: codes.NotFound}, true, "does not exist"},
-		{"no credentials", fakekms.Faults{FailWith: codes.Unauthenticated}, false, "application-default login"},
-		{"internal error", fakekms.Faults{FailWith: codes.Internal}, false, "Internal"},
+		{"permission denied", fakekms.Faults{FailWith: "PERMISSION_DENIED"}, false, "cloudkms.cryptoKeyVersions.useToSign"},
+		{"permission denied on open", fakekms.Faults{FailWith: "PERMISSION_DENIED"}, true, "cloudkms.cryptoKeyVersions.viewPublicKey"},
+		{"disabled", fakekms.Faults{FailWith: "FAILED_PRECONDITION"}, false, "not enabled"},
+		{"not found", fakekms.Faults{FailWith: "NOT_FOUND"}, true, "does not exist"},
+		{"no credentials", fakekms.Faults{FailWith: "UNAUTHENTICATED"}, false, "application-default login"},
+		{"internal error", fakekms.Faults{FailWith: "INTERNAL"}, false, "HTTP 500 (INTERNAL): fakekms: injected INTERNAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,7 +137,7 @@ func TestIntegrityChecksFire(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
 			}
-			if tt.faults.FailWith == codes.PermissionDenied && !errors.Is(err, keystore.ErrPermission) {
+			if tt.faults.FailWith == "PERMISSION_DENIED" && !errors.Is(err, keystore.ErrPermission) {
 				t.Errorf("%v does not wrap ErrPermission", err)
 			}
 		})
@@ -393,13 +392,13 @@ func TestUnavailableKMSReportsTheCause(t *testing.T) {
 		}
 	}
 	t.Run("injected", func(t *testing.T) {
-		s.SetFaults(fakekms.Faults{FailWith: codes.Unavailable})
+		s.SetFaults(fakekms.Faults{FailWith: "UNAVAILABLE"})
 		defer s.SetFaults(fakekms.Faults{})
 		before := s.AllRPCs()
 		_, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
-		check(t, "sign", err, "sign with", "injected Unavailable")
+		check(t, "sign", err, "sign with", "injected UNAVAILABLE")
 		_, err = keystore.Open(context.Background(), uri, opts)
-		check(t, "open", err, "get public key of", "injected Unavailable")
+		check(t, "open", err, "get public key of", "injected UNAVAILABLE")
 		if n := s.AllRPCs() - before; n <= 2 {
 			t.Errorf("KMS was tried %d times for an open and a signature, want retries within the budget", n)
 		}
@@ -419,4 +418,24 @@ func TestUnavailableKMSReportsTheCause(t *testing.T) {
 		_, err = key2.Sign(rand.Reader, digest[:], crypto.SHA256)
 		check(t, "sign", err, "connection refused")
 	})
+}
+
+// Listing follows nextPageToken: the fake answers 25 versions a page.
+func TestListPages(t *testing.T) {
+	s, opts := fake(t)
+	for range 30 {
+		generate(t, opts, "many", jose.ES256, 0)
+	}
+	before := s.AllRPCs()
+	infos, err := keystore.List(context.Background(), ring+"/cryptoKeys/many", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 30 || !strings.HasSuffix(infos[29].URI.String(), "/cryptoKeyVersions/30") {
+		t.Fatalf("listed %d versions", len(infos))
+	}
+	// Two pages, and one public key read per version.
+	if n := s.AllRPCs() - before; n != 2+30 {
+		t.Errorf("listing 30 versions made %d calls, want 32", n)
+	}
 }

@@ -4,33 +4,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
-
-	"github.com/googleapis/gax-go/v2"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // DefaultTimeout is how long one Cloud KMS operation may take, retries
 // included, when keystore.Options.KMSTimeout is zero.
 const DefaultTimeout = 30 * time.Second
 
-// retryBackoff is the KMS client's own backoff for GetPublicKey and
-// AsymmetricSign, with a lower ceiling so a short budget still sees
-// several tries.
-var retryBackoff = gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 1.3}
+// retryBackoff is the Cloud KMS client libraries' backoff for
+// GetPublicKey and AsymmetricSign (each wait random up to a ceiling that
+// starts at 100 ms and grows 1.3× a try), with a lower top so a short
+// budget still sees several tries.
+var retryBackoff = struct {
+	Initial, Max time.Duration
+	Multiplier   float64
+}{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 1.3}
 
-type retryerFunc func(error) (time.Duration, bool)
-
-func (f retryerFunc) Retry(err error) (time.Duration, bool) { return f(err) }
+// retryable: the statuses the Cloud KMS client libraries retry for these
+// calls. A request that got no answer counts as UNAVAILABLE.
+func retryable(status string) bool { return status == "UNAVAILABLE" || status == "DEADLINE_EXCEEDED" }
 
 // retrying runs one KMS call within timeout (DefaultTimeout if zero),
-// retrying UNAVAILABLE (and a server-side DEADLINE_EXCEEDED) with backoff
-// as the KMS client does by default, but noting what each try answered:
-// when the budget runs out, the error says how long KMS was tried and
-// what it last said, instead of a bare "context deadline exceeded".
-// Other errors go through mapErr.
-func retrying(ctx context.Context, timeout time.Duration, what, name, permission string, call func(context.Context, ...gax.CallOption) error) error {
+// retrying UNAVAILABLE (HTTP 503, or no answer) and a server-side
+// DEADLINE_EXCEEDED (504) with backoff as the KMS client libraries do,
+// noting what each try answered: when the budget runs out, the error says
+// how long KMS was tried and what it last said, instead of a bare
+// "context deadline exceeded". Other errors go through mapErr.
+func retrying(ctx context.Context, timeout time.Duration, what, name, permission string, call func(context.Context) error) error {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
@@ -45,25 +46,44 @@ func retrying(ctx context.Context, timeout time.Duration, what, name, permission
 	// the try cut short by our own budget would hide the cause.
 	var last error
 	tries := 0
-	retry := gax.WithRetry(func() gax.Retryer {
-		inner := gax.OnCodes([]codes.Code{codes.Unavailable, codes.DeadlineExceeded}, retryBackoff)
-		return retryerFunc(func(err error) (time.Duration, bool) {
-			tries++
-			if last == nil || status.Code(err) != codes.DeadlineExceeded {
-				last = err
-			}
-			return inner.Retry(err)
-		})
-	})
-	err := call(ctx, retry)
-	if err == nil {
-		return nil
+	ceiling := retryBackoff.Initial
+	var err error
+	for {
+		err = call(ctx)
+		if err == nil {
+			return nil
+		}
+		tries++
+		st := statusOf(err)
+		if !retryable(st) {
+			break
+		}
+		if last == nil || st != "DEADLINE_EXCEEDED" {
+			last = err
+		}
+		wait := time.Duration(rand.Int64N(int64(ceiling)) + 1)
+		ceiling = min(time.Duration(float64(ceiling)*retryBackoff.Multiplier), retryBackoff.Max)
+		if serr := sleep(ctx, wait); serr != nil {
+			err = serr
+			break
+		}
 	}
-	timedOut := errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded
+	timedOut := errors.Is(err, context.DeadlineExceeded) || statusOf(err) == "DEADLINE_EXCEEDED"
 	if timedOut && last != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		st := status.Convert(last)
-		return fmt.Errorf("gcpkms: %s %s: Cloud KMS unavailable for %v, %d tries (last: %v: %s); --kms-timeout sets how long to try: %w",
-			what, name, tried, tries, st.Code(), st.Message(), context.DeadlineExceeded)
+		return fmt.Errorf("gcpkms: %s %s: Cloud KMS unavailable for %v, %d tries (last: %s: %s); --kms-timeout sets how long to try: %w",
+			what, name, tried, tries, codeName(statusOf(last)), message(last), context.DeadlineExceeded)
 	}
 	return mapErr(err, what, name, permission)
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -1,53 +1,57 @@
-// Package fakekms is an in-process Cloud KMS for tests and demos: a gRPC
-// KeyManagementService with real keys and real signatures, kept in memory.
-// It can be told to misbehave — corrupt a CRC32C, answer for the wrong
-// key, keep a version pending, fail with a status code — so every
-// integrity check in the client is proven to fire.
+// Package fakekms is an in-process Cloud KMS for tests and demos: the
+// Cloud KMS REST API v1 (JSON over HTTP, as cloudkms.googleapis.com/v1
+// speaks it) with real keys and real signatures, kept in memory, so
+// Google's own REST client can talk to it. It can be told to misbehave —
+// corrupt a CRC32C, answer for the wrong key, keep a version pending, fail
+// with a status, hang — so every integrity check in the client is proven
+// to fire.
 package fakekms
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"net"
+	"net/http"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"cloud.google.com/go/kms/apiv1/kmspb"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/wrapperspb"
+	"time"
 )
 
 // Faults make the server misbehave; the zero value behaves.
 type Faults struct {
-	CorruptPEMCRC       bool       // GetPublicKey: wrong pem_crc32c
-	CorruptSignatureCRC bool       // AsymmetricSign: wrong signature_crc32c
-	OmitPEMCRC          bool       // GetPublicKey: no pem_crc32c
-	OmitSignatureCRC    bool       // AsymmetricSign: no signature_crc32c
-	UnverifiedDigest    bool       // AsymmetricSign: verified_digest_crc32c = false
-	WrongName           bool       // both: answer with another version's name
-	FailWith            codes.Code // every call fails with this code (0 = OK)
+	CorruptPEMCRC       bool // GetPublicKey: wrong pemCrc32c
+	CorruptSignatureCRC bool // AsymmetricSign: wrong signatureCrc32c
+	OmitPEMCRC          bool // GetPublicKey: no pemCrc32c
+	OmitSignatureCRC    bool // AsymmetricSign: no signatureCrc32c
+	UnverifiedDigest    bool // AsymmetricSign: verifiedDigestCrc32c (and verifiedDataCrc32c) false
+	WrongName           bool // both: answer with another version's name
+	// FailWith is a google.rpc.Code name ("UNAVAILABLE",
+	// "PERMISSION_DENIED", …) every call fails with, as Google's error
+	// body with the matching HTTP status; "" answers.
+	FailWith string
 	// PendingPolls is how many GetCryptoKeyVersion calls a new version
 	// stays PENDING_GENERATION for.
 	PendingPolls int
+	// Delay holds every call this long (or until the caller gives up)
+	// before answering: a KMS that hangs.
+	Delay time.Duration
 }
 
 // Server is the fake KMS.
 type Server struct {
-	kmspb.UnimplementedKeyManagementServiceServer
-
 	mu       sync.Mutex
 	faults   Faults
 	keys     map[string]*cryptoKey
@@ -55,13 +59,37 @@ type Server struct {
 	allRPCs  atomic.Int64
 }
 
+// The resources, in the REST API's JSON (proto3 JSON mapping: int64 as
+// strings, bytes in base64, enums by name, defaults left out).
+
+type versionTemplate struct {
+	Algorithm       string `json:"algorithm,omitempty"`
+	ProtectionLevel string `json:"protectionLevel,omitempty"`
+}
+
+type cryptoKeyJSON struct {
+	Name            string           `json:"name,omitempty"`
+	Purpose         string           `json:"purpose,omitempty"`
+	CreateTime      string           `json:"createTime,omitempty"`
+	VersionTemplate *versionTemplate `json:"versionTemplate,omitempty"`
+}
+
+type versionJSON struct {
+	Name            string `json:"name,omitempty"`
+	State           string `json:"state,omitempty"`
+	ProtectionLevel string `json:"protectionLevel,omitempty"`
+	Algorithm       string `json:"algorithm,omitempty"`
+	CreateTime      string `json:"createTime,omitempty"`
+	GenerateTime    string `json:"generateTime,omitempty"`
+}
+
 type cryptoKey struct {
-	pb       *kmspb.CryptoKey
+	json     cryptoKeyJSON
 	versions []*version
 }
 
 type version struct {
-	pb      *kmspb.CryptoKeyVersion
+	json    versionJSON
 	priv    crypto.Signer
 	pending int
 }
@@ -85,10 +113,9 @@ func (s *Server) AllRPCs() int64 { return s.allRPCs.Load() }
 // Serve serves the fake on ln (which must be loopback) until the returned
 // stop function is called.
 func (s *Server) Serve(ln net.Listener) (stop func()) {
-	g := grpc.NewServer()
-	kmspb.RegisterKeyManagementServiceServer(g, s)
-	go func() { _ = g.Serve(ln) }()
-	return g.Stop
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }
 }
 
 // Start serves a new fake on a free loopback port and returns it with its
@@ -102,213 +129,399 @@ func Start() (*Server, string, func(), error) {
 	return s, ln.Addr().String(), s.Serve(ln), nil
 }
 
-func (s *Server) enter() (Faults, error) {
+// apiError is an error answer: google.rpc.Status as the REST API sends it.
+type apiError struct {
+	status, message string
+}
+
+func errorf(status, format string, args ...any) *apiError {
+	return &apiError{status: status, message: fmt.Sprintf(format, args...)}
+}
+
+// httpStatus is the HTTP status Google's API gateway answers a
+// google.rpc.Code with.
+var httpStatus = map[string]int{
+	"CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504, "NOT_FOUND": 404,
+	"ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429, "FAILED_PRECONDITION": 400,
+	"ABORTED": 409, "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNAVAILABLE": 503,
+	"DATA_LOSS": 500, "UNAUTHENTICATED": 401,
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	code, ok := httpStatus[e.status]
+	if !ok {
+		code = 500
+	}
+	writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": e.message, "status": e.status}})
+}
+
+var (
+	keyRingRe = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+$`)
+	keyRe     = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
+	versionRe = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+/cryptoKeyVersions/[0-9]+$`)
+	keyIDRe   = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,63}$`)
+)
+
+// ServeHTTP routes /v1/… as the Cloud KMS REST API does.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path, ok := strings.CutPrefix(r.URL.Path, "/v1/")
+	if !ok {
+		writeError(w, errorf("NOT_FOUND", "fakekms: no such path %s", r.URL.Path))
+		return
+	}
+	name, verb, _ := strings.Cut(path, ":")
+	resource, collection := name, ""
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		resource, collection = name[:i], name[i+1:]
+	}
+	var out any
+	var err *apiError
+	switch {
+	case r.Method == http.MethodPost && verb == "" && collection == "cryptoKeys" && keyRingRe.MatchString(resource):
+		out, err = s.call(r, false, func(f Faults, body []byte) (any, *apiError) {
+			return s.createCryptoKey(f, resource, r.URL.Query().Get("cryptoKeyId"), body)
+		})
+	case r.Method == http.MethodGet && verb == "" && collection == "cryptoKeys" && keyRingRe.MatchString(resource):
+		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.listCryptoKeys(resource, r) })
+	case r.Method == http.MethodGet && verb == "" && keyRe.MatchString(name):
+		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.getCryptoKey(name) })
+	case r.Method == http.MethodPost && verb == "" && collection == "cryptoKeyVersions" && keyRe.MatchString(resource):
+		out, err = s.call(r, false, func(f Faults, _ []byte) (any, *apiError) { return s.createCryptoKeyVersion(f, resource) })
+	case r.Method == http.MethodGet && verb == "" && collection == "cryptoKeyVersions" && keyRe.MatchString(resource):
+		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.listCryptoKeyVersions(resource, r) })
+	case r.Method == http.MethodGet && verb == "" && versionRe.MatchString(name):
+		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.getCryptoKeyVersion(name) })
+	case r.Method == http.MethodGet && verb == "" && collection == "publicKey" && versionRe.MatchString(resource):
+		out, err = s.call(r, false, func(f Faults, _ []byte) (any, *apiError) { return s.getPublicKey(f, resource) })
+	case r.Method == http.MethodPost && verb == "asymmetricSign" && versionRe.MatchString(name):
+		out, err = s.call(r, true, func(f Faults, body []byte) (any, *apiError) { return s.asymmetricSign(f, name, body) })
+	case r.Method == http.MethodPost && verb == "destroy" && versionRe.MatchString(name):
+		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.destroy(name) })
+	case r.Method == http.MethodPatch && verb == "" && versionRe.MatchString(name):
+		out, err = s.call(r, false, func(_ Faults, body []byte) (any, *apiError) {
+			return s.updateCryptoKeyVersion(name, r.URL.Query().Get("updateMask"), body)
+		})
+	default:
+		err = errorf("NOT_FOUND", "fakekms: %s %s is not a method the fake serves", r.Method, r.URL.Path)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// call counts the call, applies the faults and reads the body.
+func (s *Server) call(r *http.Request, sign bool, h func(Faults, []byte) (any, *apiError)) (any, *apiError) {
+	if sign {
+		s.signRPCs.Add(1)
+	}
 	s.allRPCs.Add(1)
 	s.mu.Lock()
 	f := s.faults
 	s.mu.Unlock()
-	if f.FailWith != codes.OK {
-		return f, status.Errorf(f.FailWith, "fakekms: injected %v", f.FailWith)
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return nil, errorf("CANCELLED", "fakekms: the caller gave up")
+		case <-t.C:
+		}
 	}
-	return f, nil
+	if f.FailWith != "" {
+		return nil, errorf(f.FailWith, "fakekms: injected %s", f.FailWith)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: reading the request: %v", err)
+	}
+	return h(f, body)
+}
+
+// decode reads a request body strictly, as Google's JSON parser rejects
+// unknown fields.
+func decode(body []byte, v any) *apiError {
+	if len(body) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf("INVALID_ARGUMENT", "Invalid JSON payload received. %v", err)
+	}
+	return nil
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-func crc(b []byte) *wrapperspb.Int64Value {
-	return wrapperspb.Int64(int64(crc32.Checksum(b, crcTable)))
-}
+// crc is a CRC32C as the REST API writes an int64: a decimal string.
+func crc(b []byte) string { return strconv.FormatInt(int64(crc32.Checksum(b, crcTable)), 10) }
 
-func (s *Server) version(name string) (*version, error) {
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+func (s *Server) version(name string) (*version, *apiError) {
 	i := strings.Index(name, "/cryptoKeyVersions/")
 	if i < 0 {
-		return nil, status.Errorf(codes.InvalidArgument, "not a version name: %s", name)
+		return nil, errorf("INVALID_ARGUMENT", "not a version name: %s", name)
 	}
 	k, ok := s.keys[name[:i]]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "%s not found", name)
+		return nil, errorf("NOT_FOUND", "%s not found.", name)
 	}
 	for _, v := range k.versions {
-		if v.pb.Name == name {
+		if v.json.Name == name {
 			return v, nil
 		}
 	}
-	return nil, status.Errorf(codes.NotFound, "%s not found", name)
+	return nil, errorf("NOT_FOUND", "%s not found.", name)
 }
 
-func generate(a kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm) (crypto.Signer, error) {
-	n := a.String()
+func generate(a string) (crypto.Signer, *apiError) {
+	var (
+		priv crypto.Signer
+		err  error
+	)
 	switch {
-	case strings.HasPrefix(n, "RSA_SIGN_"):
-		bits := 2048
-		fmt.Sscanf(strings.Split(n, "_")[3], "%d", &bits)
-		return rsa.GenerateKey(rand.Reader, bits)
-	case n == "EC_SIGN_P256_SHA256":
-		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case n == "EC_SIGN_P384_SHA384":
-		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case strings.HasPrefix(a, "RSA_SIGN_PSS_") || strings.HasPrefix(a, "RSA_SIGN_PKCS1_"):
+		bits, _ := strconv.Atoi(strings.Split(a, "_")[3])
+		if bits != 2048 && bits != 3072 && bits != 4096 {
+			return nil, errorf("INVALID_ARGUMENT", "fakekms: algorithm %s not supported", a)
+		}
+		priv, err = rsa.GenerateKey(rand.Reader, bits)
+	case a == "EC_SIGN_P256_SHA256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case a == "EC_SIGN_P384_SHA384":
+		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	default:
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: algorithm %q not supported", a)
 	}
-	return nil, status.Errorf(codes.InvalidArgument, "fakekms: algorithm %s not supported", n)
+	if err != nil {
+		return nil, errorf("INTERNAL", "fakekms: %v", err)
+	}
+	return priv, nil
 }
 
-func (s *Server) newVersion(k *cryptoKey, pending int) (*version, error) {
-	a := k.pb.GetVersionTemplate().GetAlgorithm()
+func (s *Server) newVersion(k *cryptoKey, pending int) (*version, *apiError) {
+	a := k.json.VersionTemplate.Algorithm
 	priv, err := generate(a)
 	if err != nil {
 		return nil, err
 	}
-	state := kmspb.CryptoKeyVersion_ENABLED
-	if pending > 0 {
-		state = kmspb.CryptoKeyVersion_PENDING_GENERATION
-	}
-	v := &version{priv: priv, pending: pending, pb: &kmspb.CryptoKeyVersion{
-		Name:            fmt.Sprintf("%s/cryptoKeyVersions/%d", k.pb.Name, len(k.versions)+1),
-		State:           state,
+	v := &version{priv: priv, pending: pending, json: versionJSON{
+		Name:            fmt.Sprintf("%s/cryptoKeyVersions/%d", k.json.Name, len(k.versions)+1),
+		State:           "ENABLED",
 		Algorithm:       a,
-		ProtectionLevel: k.pb.GetVersionTemplate().GetProtectionLevel(),
+		ProtectionLevel: k.json.VersionTemplate.ProtectionLevel,
+		CreateTime:      now(),
 	}}
+	if pending > 0 {
+		v.json.State = "PENDING_GENERATION"
+	} else {
+		v.json.GenerateTime = v.json.CreateTime
+	}
 	k.versions = append(k.versions, v)
 	return v, nil
 }
 
-// CreateCryptoKey makes the key and its first version.
-func (s *Server) CreateCryptoKey(_ context.Context, r *kmspb.CreateCryptoKeyRequest) (*kmspb.CryptoKey, error) {
-	f, err := s.enter()
-	if err != nil {
+// createCryptoKey makes the key and its first version. Like Cloud KMS, it
+// answers the key without a primary version: asymmetric keys have none.
+func (s *Server) createCryptoKey(f Faults, parent, id string, body []byte) (any, *apiError) {
+	var in cryptoKeyJSON
+	if err := decode(body, &in); err != nil {
 		return nil, err
+	}
+	if !keyIDRe.MatchString(id) {
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: cryptoKeyId %q is not valid", id)
+	}
+	if in.Purpose != "ASYMMETRIC_SIGN" {
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: only ASYMMETRIC_SIGN keys")
+	}
+	if in.VersionTemplate == nil || in.VersionTemplate.Algorithm == "" {
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: versionTemplate.algorithm required")
+	}
+	tmpl := *in.VersionTemplate
+	switch tmpl.ProtectionLevel {
+	case "":
+		tmpl.ProtectionLevel = "SOFTWARE"
+	case "SOFTWARE", "HSM":
+	default:
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: protection level %q not supported", tmpl.ProtectionLevel)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name := r.GetParent() + "/cryptoKeys/" + r.GetCryptoKeyId()
+	name := parent + "/cryptoKeys/" + id
 	if _, ok := s.keys[name]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "%s exists", name)
+		return nil, errorf("ALREADY_EXISTS", "%s already exists.", name)
 	}
-	if r.GetCryptoKey().GetPurpose() != kmspb.CryptoKey_ASYMMETRIC_SIGN {
-		return nil, status.Errorf(codes.InvalidArgument, "fakekms: only ASYMMETRIC_SIGN keys")
-	}
-	pb := &kmspb.CryptoKey{Name: name, Purpose: kmspb.CryptoKey_ASYMMETRIC_SIGN, VersionTemplate: r.GetCryptoKey().GetVersionTemplate()}
-	k := &cryptoKey{pb: pb}
+	k := &cryptoKey{json: cryptoKeyJSON{Name: name, Purpose: "ASYMMETRIC_SIGN", CreateTime: now(), VersionTemplate: &tmpl}}
 	if _, err := s.newVersion(k, f.PendingPolls); err != nil {
 		return nil, err
 	}
 	s.keys[name] = k
-	return clone(pb), nil
+	return k.copy(), nil
 }
 
-// CreateCryptoKeyVersion adds a version.
-func (s *Server) CreateCryptoKeyVersion(_ context.Context, r *kmspb.CreateCryptoKeyVersionRequest) (*kmspb.CryptoKeyVersion, error) {
-	f, err := s.enter()
-	if err != nil {
-		return nil, err
-	}
+// copy is the key's JSON, safe to encode after the lock is released.
+func (k *cryptoKey) copy() cryptoKeyJSON {
+	c := k.json
+	t := *k.json.VersionTemplate
+	c.VersionTemplate = &t
+	return c
+}
+
+func (s *Server) createCryptoKeyVersion(f Faults, parent string) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, ok := s.keys[r.GetParent()]
+	k, ok := s.keys[parent]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "%s not found", r.GetParent())
+		return nil, errorf("NOT_FOUND", "%s not found.", parent)
 	}
 	v, err := s.newVersion(k, f.PendingPolls)
 	if err != nil {
 		return nil, err
 	}
-	return clone(v.pb), nil
+	return v.json, nil
 }
 
-// GetCryptoKey returns a key.
-func (s *Server) GetCryptoKey(_ context.Context, r *kmspb.GetCryptoKeyRequest) (*kmspb.CryptoKey, error) {
-	if _, err := s.enter(); err != nil {
-		return nil, err
-	}
+func (s *Server) getCryptoKey(name string) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, ok := s.keys[r.GetName()]
+	k, ok := s.keys[name]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "%s not found", r.GetName())
+		return nil, errorf("NOT_FOUND", "%s not found.", name)
 	}
-	return clone(k.pb), nil
+	return k.copy(), nil
 }
 
-// GetCryptoKeyVersion returns a version; a pending one advances one poll.
-func (s *Server) GetCryptoKeyVersion(_ context.Context, r *kmspb.GetCryptoKeyVersionRequest) (*kmspb.CryptoKeyVersion, error) {
-	if _, err := s.enter(); err != nil {
-		return nil, err
-	}
+// getCryptoKeyVersion returns a version; a pending one advances one poll.
+func (s *Server) getCryptoKeyVersion(name string) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.version(r.GetName())
+	v, err := s.version(name)
 	if err != nil {
 		return nil, err
 	}
 	if v.pending > 0 {
 		v.pending--
 		if v.pending == 0 {
-			v.pb.State = kmspb.CryptoKeyVersion_ENABLED
+			v.json.State, v.json.GenerateTime = "ENABLED", now()
 		}
 	}
-	return clone(v.pb), nil
+	return v.json, nil
 }
 
-// ListCryptoKeys lists the keys of a key ring (one page).
-func (s *Server) ListCryptoKeys(_ context.Context, r *kmspb.ListCryptoKeysRequest) (*kmspb.ListCryptoKeysResponse, error) {
-	if _, err := s.enter(); err != nil {
-		return nil, err
+// page cuts a listing by pageSize and pageToken (the index to go on at),
+// as the REST API pages.
+func page(r *http.Request, n int) (from, to int, next string, err *apiError) {
+	q := r.URL.Query()
+	size := 25
+	if ps := q.Get("pageSize"); ps != "" {
+		v, perr := strconv.Atoi(ps)
+		if perr != nil || v < 0 {
+			return 0, 0, "", errorf("INVALID_ARGUMENT", "fakekms: pageSize %q", ps)
+		}
+		if v > 0 {
+			size = min(v, 1000)
+		}
 	}
+	if t := q.Get("pageToken"); t != "" {
+		v, perr := strconv.Atoi(t)
+		if perr != nil || v < 0 || v > n {
+			return 0, 0, "", errorf("INVALID_ARGUMENT", "fakekms: invalid pageToken")
+		}
+		from = v
+	}
+	to = min(from+size, n)
+	if to < n {
+		next = strconv.Itoa(to)
+	}
+	return from, to, next, nil
+}
+
+// listCryptoKeys lists the keys of a key ring, a page at a time.
+func (s *Server) listCryptoKeys(parent string, r *http.Request) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*kmspb.CryptoKey
+	out := []cryptoKeyJSON{}
 	for name, k := range s.keys {
-		if strings.HasPrefix(name, r.GetParent()+"/cryptoKeys/") {
-			out = append(out, clone(k.pb))
+		if strings.HasPrefix(name, parent+"/cryptoKeys/") {
+			out = append(out, k.copy())
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return &kmspb.ListCryptoKeysResponse{CryptoKeys: out, TotalSize: int32(len(out))}, nil
-}
-
-// ListCryptoKeyVersions lists a key's versions (one page).
-func (s *Server) ListCryptoKeyVersions(_ context.Context, r *kmspb.ListCryptoKeyVersionsRequest) (*kmspb.ListCryptoKeyVersionsResponse, error) {
-	if _, err := s.enter(); err != nil {
+	from, to, next, err := page(r, len(out))
+	if err != nil {
 		return nil, err
 	}
+	type list struct {
+		CryptoKeys    []cryptoKeyJSON `json:"cryptoKeys,omitempty"`
+		NextPageToken string          `json:"nextPageToken,omitempty"`
+		TotalSize     int             `json:"totalSize,omitempty"`
+	}
+	return list{CryptoKeys: out[from:to], NextPageToken: next, TotalSize: len(out)}, nil
+}
+
+// listCryptoKeyVersions lists a key's versions, a page at a time.
+func (s *Server) listCryptoKeyVersions(parent string, r *http.Request) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, ok := s.keys[r.GetParent()]
+	k, ok := s.keys[parent]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "%s not found", r.GetParent())
+		return nil, errorf("NOT_FOUND", "%s not found.", parent)
 	}
-	var out []*kmspb.CryptoKeyVersion
+	var out []versionJSON
 	for _, v := range k.versions {
-		out = append(out, clone(v.pb))
+		out = append(out, v.json)
 	}
-	return &kmspb.ListCryptoKeyVersionsResponse{CryptoKeyVersions: out, TotalSize: int32(len(out))}, nil
+	from, to, next, err := page(r, len(out))
+	if err != nil {
+		return nil, err
+	}
+	type list struct {
+		CryptoKeyVersions []versionJSON `json:"cryptoKeyVersions,omitempty"`
+		NextPageToken     string        `json:"nextPageToken,omitempty"`
+		TotalSize         int           `json:"totalSize,omitempty"`
+	}
+	return list{CryptoKeyVersions: out[from:to], NextPageToken: next, TotalSize: len(out)}, nil
 }
 
-// GetPublicKey returns the PEM public key with its CRC32C.
-func (s *Server) GetPublicKey(_ context.Context, r *kmspb.GetPublicKeyRequest) (*kmspb.PublicKey, error) {
-	f, err := s.enter()
-	if err != nil {
-		return nil, err
-	}
+type publicKeyJSON struct {
+	Pem             string `json:"pem"`
+	Algorithm       string `json:"algorithm"`
+	PemCrc32c       string `json:"pemCrc32c,omitempty"`
+	Name            string `json:"name"`
+	ProtectionLevel string `json:"protectionLevel"`
+}
+
+// getPublicKey returns the PEM public key with its CRC32C.
+func (s *Server) getPublicKey(f Faults, name string) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.version(r.GetName())
+	v, err := s.version(name)
 	if err != nil {
 		return nil, err
 	}
-	if v.pb.State != kmspb.CryptoKeyVersion_ENABLED {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s", v.pb.Name, v.pb.State)
+	if v.json.State != "ENABLED" {
+		return nil, errorf("FAILED_PRECONDITION", "%s is not in state ENABLED, current state is %s.", name, v.json.State)
 	}
-	der, err := x509.MarshalPKIXPublicKey(v.priv.Public())
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+	der, merr := x509.MarshalPKIXPublicKey(v.priv.Public())
+	if merr != nil {
+		return nil, errorf("INTERNAL", "%v", merr)
 	}
 	p := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-	out := &kmspb.PublicKey{Pem: p, PemCrc32C: crc([]byte(p)), Algorithm: v.pb.Algorithm, Name: v.pb.Name, ProtectionLevel: v.pb.ProtectionLevel}
+	out := publicKeyJSON{Pem: p, PemCrc32c: crc([]byte(p)), Algorithm: v.json.Algorithm, Name: v.json.Name, ProtectionLevel: v.json.ProtectionLevel}
 	if f.CorruptPEMCRC {
-		out.PemCrc32C = wrapperspb.Int64(out.PemCrc32C.Value + 1)
+		out.PemCrc32c = crc([]byte(p + " "))
 	}
 	if f.OmitPEMCRC {
-		out.PemCrc32C = nil
+		out.PemCrc32c = ""
 	}
 	if f.WrongName {
 		out.Name += "0"
@@ -316,61 +529,140 @@ func (s *Server) GetPublicKey(_ context.Context, r *kmspb.GetPublicKeyRequest) (
 	return out, nil
 }
 
-// AsymmetricSign signs a digest, checking its CRC32C as KMS does.
-func (s *Server) AsymmetricSign(_ context.Context, r *kmspb.AsymmetricSignRequest) (*kmspb.AsymmetricSignResponse, error) {
-	s.signRPCs.Add(1)
-	f, err := s.enter()
-	if err != nil {
+type signRequest struct {
+	Digest *struct {
+		Sha256 []byte `json:"sha256"`
+		Sha384 []byte `json:"sha384"`
+		Sha512 []byte `json:"sha512"`
+	} `json:"digest"`
+	DigestCrc32c *int64Field `json:"digestCrc32c"`
+	Data         []byte      `json:"data"`
+	DataCrc32c   *int64Field `json:"dataCrc32c"`
+}
+
+type signResponse struct {
+	Signature            []byte `json:"signature"`
+	SignatureCrc32c      string `json:"signatureCrc32c,omitempty"`
+	VerifiedDigestCrc32c bool   `json:"verifiedDigestCrc32c,omitempty"`
+	VerifiedDataCrc32c   bool   `json:"verifiedDataCrc32c,omitempty"`
+	Name                 string `json:"name"`
+	ProtectionLevel      string `json:"protectionLevel"`
+}
+
+// int64Field is an int64 in proto3 JSON: a decimal string, or a number.
+type int64Field string
+
+func (f *int64Field) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if uq, err := strconv.Unquote(s); err == nil {
+		s = uq
+	}
+	if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+		return fmt.Errorf("invalid value for int64: %.40s", b)
+	}
+	*f = int64Field(s)
+	return nil
+}
+
+// crcField reads a CRC32C field: "" when absent.
+func crcField(f *int64Field) (string, *apiError) {
+	if f == nil {
+		return "", nil
+	}
+	v, _ := strconv.ParseInt(string(*f), 10, 64)
+	if v < 0 || v > 0xffffffff {
+		return "", errorf("INVALID_ARGUMENT", "fakekms: a CRC32C must be an unsigned 32-bit integer, not %s", string(*f))
+	}
+	return strconv.FormatInt(v, 10), nil
+}
+
+// asymmetricSign signs a digest (or data, hashed as the algorithm says),
+// checking its CRC32C as KMS does.
+func (s *Server) asymmetricSign(f Faults, name string, body []byte) (any, *apiError) {
+	var in signRequest
+	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	v, err := s.version(r.GetName())
-	var pb *kmspb.CryptoKeyVersion
+	v, err := s.version(name)
+	var vj versionJSON
 	if err == nil {
-		pb = clone(v.pb) // read under the lock; Update may change the state
+		vj = v.json // read under the lock; an update may change the state
 	}
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	if pb.State != kmspb.CryptoKeyVersion_ENABLED {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s", pb.Name, pb.State)
+	if vj.State != "ENABLED" {
+		return nil, errorf("FAILED_PRECONDITION", "%s is not in state ENABLED, current state is %s.", name, vj.State)
+	}
+	h := crypto.SHA256
+	switch {
+	case strings.HasSuffix(vj.Algorithm, "_SHA384"):
+		h = crypto.SHA384
+	case strings.HasSuffix(vj.Algorithm, "_SHA512"):
+		h = crypto.SHA512
 	}
 	var digest []byte
-	var h crypto.Hash
-	switch d := r.GetDigest().GetDigest().(type) {
-	case *kmspb.Digest_Sha256:
-		digest, h = d.Sha256, crypto.SHA256
-	case *kmspb.Digest_Sha384:
-		digest, h = d.Sha384, crypto.SHA384
-	case *kmspb.Digest_Sha512:
-		digest, h = d.Sha512, crypto.SHA512
+	out := signResponse{Name: vj.Name, ProtectionLevel: vj.ProtectionLevel}
+	switch {
+	case in.Digest != nil && in.Data != nil:
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: give digest or data, not both")
+	case in.Digest != nil:
+		var got crypto.Hash
+		n := 0
+		for _, d := range []struct {
+			b []byte
+			h crypto.Hash
+		}{{in.Digest.Sha256, crypto.SHA256}, {in.Digest.Sha384, crypto.SHA384}, {in.Digest.Sha512, crypto.SHA512}} {
+			if d.b != nil {
+				digest, got = d.b, d.h
+				n++
+			}
+		}
+		if n != 1 || got != h || len(digest) != h.Size() {
+			return nil, errorf("INVALID_ARGUMENT", "fakekms: %s signs one %v digest", vj.Algorithm, h)
+		}
+		want, cerr := crcField(in.DigestCrc32c)
+		if cerr != nil {
+			return nil, cerr
+		}
+		if want != "" && want != crc(digest) {
+			return nil, errorf("INVALID_ARGUMENT", "The checksum in field digest_crc32c did not match the data in field digest.")
+		}
+		out.VerifiedDigestCrc32c = want != ""
+	case in.Data != nil:
+		want, cerr := crcField(in.DataCrc32c)
+		if cerr != nil {
+			return nil, cerr
+		}
+		if want != "" && want != crc(in.Data) {
+			return nil, errorf("INVALID_ARGUMENT", "The checksum in field data_crc32c did not match the data in field data.")
+		}
+		out.VerifiedDataCrc32c = want != ""
+		hh := h.New()
+		hh.Write(in.Data)
+		digest = hh.Sum(nil)
 	default:
-		return nil, status.Error(codes.InvalidArgument, "fakekms: digest required")
-	}
-	if c := r.GetDigestCrc32C(); c != nil && c.Value != crc(digest).Value {
-		return nil, status.Error(codes.InvalidArgument, "fakekms: digest_crc32c mismatch")
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: digest or data required")
 	}
 	var opts crypto.SignerOpts = h
-	if strings.HasPrefix(pb.Algorithm.String(), "RSA_SIGN_PSS_") {
+	if strings.HasPrefix(vj.Algorithm, "RSA_SIGN_PSS_") {
 		opts = &rsa.PSSOptions{SaltLength: h.Size(), Hash: h}
 	}
-	if !strings.HasSuffix(pb.Algorithm.String(), "_"+strings.ReplaceAll(h.String(), "-", "")) {
-		return nil, status.Errorf(codes.InvalidArgument, "fakekms: %s does not sign %v digests", pb.Algorithm, h)
+	sig, serr := v.priv.Sign(rand.Reader, digest, opts)
+	if serr != nil {
+		return nil, errorf("INTERNAL", "%v", serr)
 	}
-	sig, err := v.priv.Sign(rand.Reader, digest, opts)
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
-	out := &kmspb.AsymmetricSignResponse{Signature: sig, SignatureCrc32C: crc(sig), VerifiedDigestCrc32C: r.GetDigestCrc32C() != nil, Name: pb.Name, ProtectionLevel: pb.ProtectionLevel}
+	out.Signature, out.SignatureCrc32c = sig, crc(sig)
 	if f.CorruptSignatureCRC {
-		out.SignatureCrc32C = wrapperspb.Int64(out.SignatureCrc32C.Value + 1)
+		out.SignatureCrc32c = crc(append([]byte{0}, sig...))
 	}
 	if f.OmitSignatureCRC {
-		out.SignatureCrc32C = nil
+		out.SignatureCrc32c = ""
 	}
 	if f.UnverifiedDigest {
-		out.VerifiedDigestCrc32C = false
+		out.VerifiedDigestCrc32c, out.VerifiedDataCrc32c = false, false
 	}
 	if f.WrongName {
 		out.Name += "0"
@@ -378,53 +670,49 @@ func (s *Server) AsymmetricSign(_ context.Context, r *kmspb.AsymmetricSignReques
 	return out, nil
 }
 
-// DestroyCryptoKeyVersion schedules destruction. As in Cloud KMS, only an
-// ENABLED or DISABLED version can be destroyed: one already
-// DESTROY_SCHEDULED or DESTROYED (or still being generated) is refused
-// with FAILED_PRECONDITION.
-func (s *Server) DestroyCryptoKeyVersion(_ context.Context, r *kmspb.DestroyCryptoKeyVersionRequest) (*kmspb.CryptoKeyVersion, error) {
-	if _, err := s.enter(); err != nil {
-		return nil, err
-	}
+// destroy schedules destruction. As in Cloud KMS, only an ENABLED or
+// DISABLED version can be destroyed: one already DESTROY_SCHEDULED or
+// DESTROYED (or still being generated) is refused with
+// FAILED_PRECONDITION.
+func (s *Server) destroy(name string) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.version(r.GetName())
+	v, err := s.version(name)
 	if err != nil {
 		return nil, err
 	}
-	if st := v.pb.State; st != kmspb.CryptoKeyVersion_ENABLED && st != kmspb.CryptoKeyVersion_DISABLED {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s is not in state ENABLED or DISABLED (it is %s)", v.pb.Name, st)
+	if st := v.json.State; st != "ENABLED" && st != "DISABLED" {
+		return nil, errorf("FAILED_PRECONDITION", "%s is not in state ENABLED or DISABLED (it is %s)", name, st)
 	}
-	v.pb.State = kmspb.CryptoKeyVersion_DESTROY_SCHEDULED
-	return clone(v.pb), nil
+	v.json.State = "DESTROY_SCHEDULED"
+	return v.json, nil
 }
 
-// UpdateCryptoKeyVersion switches a version between ENABLED and DISABLED,
+// updateCryptoKeyVersion switches a version between ENABLED and DISABLED,
 // the only update KMS allows on a version's state.
-func (s *Server) UpdateCryptoKeyVersion(_ context.Context, r *kmspb.UpdateCryptoKeyVersionRequest) (*kmspb.CryptoKeyVersion, error) {
-	if _, err := s.enter(); err != nil {
+func (s *Server) updateCryptoKeyVersion(name, mask string, body []byte) (any, *apiError) {
+	if mask != "state" {
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: only updateMask=state is supported, got %q", mask)
+	}
+	var in versionJSON
+	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if paths := r.GetUpdateMask().GetPaths(); len(paths) != 1 || paths[0] != "state" {
-		return nil, status.Errorf(codes.InvalidArgument, "fakekms: only update_mask [state] is supported, got %v", paths)
+	if in.Name != "" && in.Name != name {
+		return nil, errorf("INVALID_ARGUMENT", "fakekms: the body names %s, the path %s", in.Name, name)
 	}
-	want := r.GetCryptoKeyVersion().GetState()
-	if want != kmspb.CryptoKeyVersion_ENABLED && want != kmspb.CryptoKeyVersion_DISABLED {
-		return nil, status.Errorf(codes.InvalidArgument, "state can only be set to ENABLED or DISABLED, not %s", want)
+	if in.State != "ENABLED" && in.State != "DISABLED" {
+		return nil, errorf("INVALID_ARGUMENT", "state can only be set to ENABLED or DISABLED, not %q", in.State)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.version(r.GetCryptoKeyVersion().GetName())
+	v, err := s.version(name)
 	if err != nil {
 		return nil, err
 	}
-	if st := v.pb.State; st != kmspb.CryptoKeyVersion_ENABLED && st != kmspb.CryptoKeyVersion_DISABLED {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s", v.pb.Name, st)
+	if st := v.json.State; st != "ENABLED" && st != "DISABLED" {
+		return nil, errorf("FAILED_PRECONDITION", "%s is %s", name, st)
 	}
-	v.pb.State = want
-	return clone(v.pb), nil
+	v.json.State = in.State
+	return v.json, nil
 }
-
-// clone copies a message before the lock is released: gRPC marshals the
-// answer afterwards, while other calls may change the original.
-func clone[M proto.Message](m M) M { return proto.Clone(m).(M) }
