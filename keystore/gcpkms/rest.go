@@ -337,41 +337,36 @@ func (c *restClient) setState(ctx context.Context, name, state string) (*cryptoK
 const maxPages = 1000
 
 func (c *restClient) listCryptoKeys(ctx context.Context, parent string) ([]cryptoKey, error) {
-	var all []cryptoKey
-	token := ""
-	for range maxPages {
-		q := url.Values{}
-		if token != "" {
-			q.Set("pageToken", token)
-		}
-		var page listCryptoKeysResponse
-		if err := c.do(ctx, http.MethodGet, c.resourceURL(parent, "/cryptoKeys", q), nil, &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page.CryptoKeys...)
-		if token = page.NextPageToken; token == "" {
-			return all, nil
-		}
-	}
-	return nil, fmt.Errorf("more than %d pages of crypto keys", maxPages)
+	return listAll(ctx, c, parent+"/cryptoKeys", "crypto keys", func(p *listCryptoKeysResponse) ([]cryptoKey, string) {
+		return p.CryptoKeys, p.NextPageToken
+	})
 }
 
 func (c *restClient) listCryptoKeyVersions(ctx context.Context, parent string) ([]cryptoKeyVersion, error) {
-	var all []cryptoKeyVersion
+	return listAll(ctx, c, parent+"/cryptoKeyVersions", "key versions", func(p *listCryptoKeyVersionsResponse) ([]cryptoKeyVersion, string) {
+		return p.CryptoKeyVersions, p.NextPageToken
+	})
+}
+
+// listAll follows a collection's pages (pageToken, nextPageToken) to the
+// end; page picks a page's items and its next token.
+func listAll[Page, Item any](ctx context.Context, c *restClient, collection, what string, page func(*Page) ([]Item, string)) ([]Item, error) {
+	var all []Item
 	token := ""
 	for range maxPages {
 		q := url.Values{}
 		if token != "" {
 			q.Set("pageToken", token)
 		}
-		var page listCryptoKeyVersionsResponse
-		if err := c.do(ctx, http.MethodGet, c.resourceURL(parent, "/cryptoKeyVersions", q), nil, &page); err != nil {
+		var p Page
+		if err := c.do(ctx, http.MethodGet, c.resourceURL(collection, "", q), nil, &p); err != nil {
 			return nil, err
 		}
-		all = append(all, page.CryptoKeyVersions...)
-		if token = page.NextPageToken; token == "" {
+		items, next := page(&p)
+		all = append(all, items...)
+		if token = next; token == "" {
 			return all, nil
 		}
 	}
-	return nil, fmt.Errorf("more than %d pages of key versions", maxPages)
+	return nil, fmt.Errorf("more than %d pages of %s", maxPages, what)
 }
