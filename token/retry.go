@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/ctxsleep"
 )
 
 // DefaultMaxRetries is how often a 5xx, 429 or network failure is retried.
@@ -48,20 +50,6 @@ func DefaultBackoff(n int) time.Duration {
 	return time.Duration(float64(d) * jitter)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // wait sleeps before retry n: the server's Retry-After when it gave one,
 // else the backoff.
 func (c *Client) wait(ctx context.Context, n int, retryAfter time.Duration) error {
@@ -75,7 +63,7 @@ func (c *Client) wait(ctx context.Context, n int, retryAfter time.Duration) erro
 	}
 	sleep := c.cfg.Retry.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = ctxsleep.Sleep
 	}
 	c.log.Debug("retrying the token request", "retry", n, "wait", d)
 	return sleep(ctx, d)

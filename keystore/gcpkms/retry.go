@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/ctxsleep"
 )
 
 // DefaultTimeout is how long one Cloud KMS operation may take, retries
@@ -63,7 +65,7 @@ func retrying(ctx context.Context, timeout time.Duration, what, name, permission
 		}
 		wait := time.Duration(rand.Int64N(int64(ceiling)) + 1)
 		ceiling = min(time.Duration(float64(ceiling)*retryBackoff.Multiplier), retryBackoff.Max)
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := ctxsleep.Sleep(ctx, wait); serr != nil {
 			err = serr
 			break
 		}
@@ -74,16 +76,4 @@ func retrying(ctx context.Context, timeout time.Duration, what, name, permission
 			what, name, tried, tries, codeName(statusOf(last)), message(last), context.DeadlineExceeded)
 	}
 	return mapErr(err, what, name, permission)
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
