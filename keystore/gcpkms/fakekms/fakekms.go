@@ -21,13 +21,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/lazyre"
 )
 
 // Faults make the server misbehave; the zero value behaves.
@@ -162,10 +163,10 @@ func writeError(w http.ResponseWriter, e *apiError) {
 }
 
 var (
-	keyRingRe = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+$`)
-	keyRe     = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
-	versionRe = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+/cryptoKeyVersions/[0-9]+$`)
-	keyIDRe   = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,63}$`)
+	keyRingRe = lazyre.New(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+$`)
+	keyRe     = lazyre.New(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
+	versionRe = lazyre.New(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+/cryptoKeyVersions/[0-9]+$`)
+	keyIDRe   = lazyre.New(`^[a-zA-Z0-9_-]{1,63}$`)
 )
 
 // ServeHTTP routes /v1/… as the Cloud KMS REST API does.
@@ -183,27 +184,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var out any
 	var err *apiError
 	switch {
-	case r.Method == http.MethodPost && verb == "" && collection == "cryptoKeys" && keyRingRe.MatchString(resource):
+	case r.Method == http.MethodPost && verb == "" && collection == "cryptoKeys" && keyRingRe().MatchString(resource):
 		out, err = s.call(r, false, func(f Faults, body []byte) (any, *apiError) {
 			return s.createCryptoKey(f, resource, r.URL.Query().Get("cryptoKeyId"), body)
 		})
-	case r.Method == http.MethodGet && verb == "" && collection == "cryptoKeys" && keyRingRe.MatchString(resource):
+	case r.Method == http.MethodGet && verb == "" && collection == "cryptoKeys" && keyRingRe().MatchString(resource):
 		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.listCryptoKeys(resource, r) })
-	case r.Method == http.MethodGet && verb == "" && keyRe.MatchString(name):
+	case r.Method == http.MethodGet && verb == "" && keyRe().MatchString(name):
 		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.getCryptoKey(name) })
-	case r.Method == http.MethodPost && verb == "" && collection == "cryptoKeyVersions" && keyRe.MatchString(resource):
+	case r.Method == http.MethodPost && verb == "" && collection == "cryptoKeyVersions" && keyRe().MatchString(resource):
 		out, err = s.call(r, false, func(f Faults, _ []byte) (any, *apiError) { return s.createCryptoKeyVersion(f, resource) })
-	case r.Method == http.MethodGet && verb == "" && collection == "cryptoKeyVersions" && keyRe.MatchString(resource):
+	case r.Method == http.MethodGet && verb == "" && collection == "cryptoKeyVersions" && keyRe().MatchString(resource):
 		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.listCryptoKeyVersions(resource, r) })
-	case r.Method == http.MethodGet && verb == "" && versionRe.MatchString(name):
+	case r.Method == http.MethodGet && verb == "" && versionRe().MatchString(name):
 		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.getCryptoKeyVersion(name) })
-	case r.Method == http.MethodGet && verb == "" && collection == "publicKey" && versionRe.MatchString(resource):
+	case r.Method == http.MethodGet && verb == "" && collection == "publicKey" && versionRe().MatchString(resource):
 		out, err = s.call(r, false, func(f Faults, _ []byte) (any, *apiError) { return s.getPublicKey(f, resource) })
-	case r.Method == http.MethodPost && verb == "asymmetricSign" && versionRe.MatchString(name):
+	case r.Method == http.MethodPost && verb == "asymmetricSign" && versionRe().MatchString(name):
 		out, err = s.call(r, true, func(f Faults, body []byte) (any, *apiError) { return s.asymmetricSign(f, name, body) })
-	case r.Method == http.MethodPost && verb == "destroy" && versionRe.MatchString(name):
+	case r.Method == http.MethodPost && verb == "destroy" && versionRe().MatchString(name):
 		out, err = s.call(r, false, func(Faults, []byte) (any, *apiError) { return s.destroy(name) })
-	case r.Method == http.MethodPatch && verb == "" && versionRe.MatchString(name):
+	case r.Method == http.MethodPatch && verb == "" && versionRe().MatchString(name):
 		out, err = s.call(r, false, func(_ Faults, body []byte) (any, *apiError) {
 			return s.updateCryptoKeyVersion(name, r.URL.Query().Get("updateMask"), body)
 		})
@@ -337,7 +338,7 @@ func (s *Server) createCryptoKey(f Faults, parent, id string, body []byte) (any,
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if !keyIDRe.MatchString(id) {
+	if !keyIDRe().MatchString(id) {
 		return nil, errorf("INVALID_ARGUMENT", "fakekms: cryptoKeyId %q is not valid", id)
 	}
 	if in.Purpose != "ASYMMETRIC_SIGN" {
