@@ -274,9 +274,11 @@ func mapErr(err error, what, name, permission string) error {
 	return fmt.Errorf("gcpkms: %s %s: %w", what, name, err)
 }
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-func crc32c(b []byte) int64 { return int64(crc32.Checksum(b, crcTable)) }
+// crc32c is the CRC32C (Castagnoli) Cloud KMS checks integrity with. The
+// table is made on first use (MakeTable caches it), not at every start.
+func crc32c(b []byte) int64 {
+	return int64(crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+}
 
 // Open opens a key version. Asymmetric KMS keys have no primary version,
 // so the URI must name one.

@@ -260,10 +260,10 @@ func decode(body []byte, v any) *apiError {
 	return nil
 }
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
 // crc is a CRC32C as the REST API writes an int64: a decimal string.
-func crc(b []byte) string { return strconv.FormatInt(int64(crc32.Checksum(b, crcTable)), 10) }
+func crc(b []byte) string {
+	return strconv.FormatInt(int64(crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))), 10)
+}
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
