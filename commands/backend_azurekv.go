@@ -23,13 +23,11 @@ func devAzureKVCommand() *cli.Command {
 	return devFakeKMS{
 		name: "azure-kv", service: "Azure Key Vault", notOf: "Microsoft's", listen: "127.0.0.1:9012", envName: "dev-azure-kv-listen",
 		key: "azurekv://demo.vault.azure.net/keys/helseid", https: true,
-		help: "\n\n" +
-			"The fake speaks https with its own test CA, made afresh at each start. jwkctl trusts it through\n" +
-			"SSL_CERT_FILE (Go honours it on Linux and the BSDs; on macOS and Windows it uses the system's\n" +
-			"trust store, so this fake serves jwkctl only on Linux and the BSDs):\n\n" +
-			"   jwkctl dev azure-kv --ca-out /tmp/fake-vault-ca.pem &\n" +
-			"   SSL_CERT_FILE=/tmp/fake-vault-ca.pem jwkctl keys generate --kms-endpoint https://127.0.0.1:9012 \\\n" +
-			"     --alg ES256 --key azurekv://demo.vault.azure.net/keys/helseid",
+		help: ".\n" +
+			"It speaks https with its own test CA, made afresh at each start and written to --ca-out; jwkctl\n" +
+			"trusts it through SSL_CERT_FILE (Go honours that on Linux and the BSDs; on macOS and Windows Go\n" +
+			"uses the system's trust store, so there the fake serves tests, not the CLI)",
+		serveArgs: " --ca-out /tmp/fake-vault-ca.pem", env: "SSL_CERT_FILE=/tmp/fake-vault-ca.pem ",
 		flags: []cli.Flag{
 			&cli.PathFlag{Name: "ca-out", Usage: "write the fake's test CA certificate to `FILE`, which must not exist (default: a new file in the temporary directory); removed when the fake stops", EnvVars: env("dev-azure-kv-ca-out")},
 		},

@@ -19,7 +19,8 @@ type devFakeKMS struct {
 	listen, envName      string // default --listen and its env var's flag name
 	key                  string // an example key URI for the help
 	https                bool   // the fake speaks TLS (--kms-endpoint https://ADDR)
-	help                 string // more help, after the example
+	help                 string // more help, before the example
+	serveArgs, env       string // in the example: more flags for the fake; env for jwkctl
 	flags                []cli.Flag
 	// serve serves the fake on ln until stop is called.
 	serve func(c *cli.Context, ln net.Listener) (stop func(), err error)
@@ -35,10 +36,10 @@ func (f devFakeKMS) command() *cli.Command {
 	return &cli.Command{
 		Name:  f.name,
 		Usage: "serve an in-memory fake of " + f.service + " on loopback, for demos and tests",
-		Description: "Keys live in memory and vanish when it stops. Point jwkctl at it with --kms-endpoint:\n\n" +
-			"   jwkctl dev " + f.name + " --listen " + f.listen + " &\n" +
-			"   jwkctl keys generate --kms-endpoint " + endpoint(f.listen) + " --alg ES256 \\\n" +
-			"     --key " + f.key + f.help,
+		Description: "Keys live in memory and vanish when it stops. Point jwkctl at it with --kms-endpoint" + f.help + ":\n\n" +
+			"   jwkctl dev " + f.name + " --listen " + f.listen + f.serveArgs + " &\n" +
+			"   " + f.env + "jwkctl keys generate --kms-endpoint " + endpoint(f.listen) + " --alg ES256 \\\n" +
+			"     --key " + f.key,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "loopback `ADDR` to listen on", Value: f.listen, EnvVars: env(f.envName)},
 		}, f.flags...),
