@@ -127,9 +127,7 @@ func (s *Source) get(ctx context.Context) (*entry, error) {
 	if e := s.cur.Load(); e != nil && s.c.cfg.Now().Before(e.refresh) {
 		return e, nil
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
+	if !acquire(ctx, s.sem) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-s.sem }()
