@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwkctl/jwkctl/internal/ctxsleep"
 	"github.com/jwkctl/jwkctl/internal/lazyre"
 )
 
@@ -173,12 +174,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	delay := s.faults.SignDelay
 	s.mu.Unlock()
-	if op == "Sign" && delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
+	if op == "Sign" && ctxsleep.Sleep(r.Context(), delay) != nil {
+		return // the caller gave up
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -36,6 +36,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jwkctl/jwkctl/internal/ctxsleep"
 )
 
 // Token is the bearer token the fake accepts: the one the azurekv backend
@@ -316,12 +318,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	delay := s.faults.SignDelay
 	s.mu.Unlock()
-	if op == "sign" && delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
+	if op == "sign" && ctxsleep.Sleep(r.Context(), delay) != nil {
+		return // the caller gave up
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

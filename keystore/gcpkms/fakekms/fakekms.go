@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwkctl/jwkctl/internal/ctxsleep"
 	"github.com/jwkctl/jwkctl/internal/lazyre"
 )
 
@@ -227,14 +228,8 @@ func (s *Server) call(r *http.Request, sign bool, h func(Faults, []byte) (any, *
 	s.mu.Lock()
 	f := s.faults
 	s.mu.Unlock()
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
-			return nil, errorf("CANCELLED", "fakekms: the caller gave up")
-		case <-t.C:
-		}
+	if ctxsleep.Sleep(r.Context(), f.Delay) != nil {
+		return nil, errorf("CANCELLED", "fakekms: the caller gave up")
 	}
 	if f.FailWith != "" {
 		return nil, errorf(f.FailWith, "fakekms: injected %s", f.FailWith)
