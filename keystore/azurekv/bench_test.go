@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/benchraw"
 	"github.com/jwkctl/jwkctl/keystore/azurekv/fakeazkv"
 	"github.com/jwkctl/jwkctl/signer"
 )
@@ -47,22 +48,8 @@ func BenchmarkAssertionVsRawSign(b *testing.B) {
 		}
 	}
 	rawSign() // the raw client's own challenge round trip
-	var tj, tr time.Duration
 	before := s.Requests()
-	n := 0
-	for b.Loop() {
-		start := time.Now()
-		if _, err := ac.Sign(); err != nil {
-			b.Fatal(err)
-		}
-		tj += time.Since(start)
-		start = time.Now()
-		rawSign()
-		tr += time.Since(start)
-		n++
-	}
+	n := benchraw.Run(b, func() error { _, err := ac.Sign(); return err }, rawSign)
 	requests := float64(s.Requests()-before-int64(n)) / float64(n) // minus the raw path's own
-	b.ReportMetric(float64(tj)/float64(tr), "jwkctl/raw")
-	b.ReportMetric(float64(tj-tr)/float64(n), "overhead-ns/op")
 	b.ReportMetric(requests, "requests/assertion")
 }

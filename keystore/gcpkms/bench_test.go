@@ -6,13 +6,13 @@ import (
 	"encoding/base64"
 	"hash/crc32"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	cloudkms "google.golang.org/api/cloudkms/v1"
 	"google.golang.org/api/option"
 
 	"github.com/jwkctl/jwkctl/assertion"
+	"github.com/jwkctl/jwkctl/internal/benchraw"
 	"github.com/jwkctl/jwkctl/keystore"
 	"github.com/jwkctl/jwkctl/keystore/gcpkms/fakekms"
 	"github.com/jwkctl/jwkctl/signer"
@@ -53,22 +53,8 @@ func BenchmarkAssertionVsRawRPC(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var tj, tr time.Duration
 	before := s.AllRPCs()
-	n := 0
-	for b.Loop() {
-		start := time.Now()
-		if _, err := ac.Sign(); err != nil {
-			b.Fatal(err)
-		}
-		tj += time.Since(start)
-		start = time.Now()
-		rawSign()
-		tr += time.Since(start)
-		n++
-	}
+	n := benchraw.Run(b, func() error { _, err := ac.Sign(); return err }, rawSign)
 	rpcs := float64(s.AllRPCs()-before-int64(n)) / float64(n) // minus the raw path's own calls
-	b.ReportMetric(float64(tj)/float64(tr), "jwkctl/raw")
-	b.ReportMetric(float64(tj-tr)/float64(n), "overhead-ns/op")
 	b.ReportMetric(rpcs, "rpcs/assertion")
 }
