@@ -3,10 +3,6 @@
 package file
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,23 +19,13 @@ func TestFullDiskWriteHelper(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestFullDiskWrite")
 	}
-	noUnnamed = os.Getenv("JWKCTL_TEST_NO_UNNAMED") == "1"
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := encode(priv, "ES256", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jwk struct{ D string }
-	json.Unmarshal(data, &jwk)
+	data, d := helperKey(t)
 	// Go ignores SIGXFSZ, so the write returns EFBIG instead.
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 64, Max: 64}); err != nil {
 		t.Skip("no file size limit:", err)
 	}
-	err = writeNew(path, data)
-	os.Stdout.WriteString("d=" + jwk.D + "\nerr=" + strings.ReplaceAll(errString(err), "\n", " ") + "\n")
+	err := writeNew(path, data)
+	os.Stdout.WriteString("d=" + d + "\nerr=" + strings.ReplaceAll(errString(err), "\n", " ") + "\n")
 }
 
 func errString(err error) string {

@@ -27,12 +27,26 @@ func TestKilledWriteHelper(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestKilledWrite")
 	}
+	data, d := helperKey(t)
+	afterTempWrite = func() {
+		os.Stdout.WriteString("d=" + d + "\n")
+		time.Sleep(time.Hour)
+	}
+	_ = writeNew(path, data)
+	t.Fatal("writeNew returned")
+}
+
+// helperKey sets up a write helper process (the write path from
+// JWKCTL_TEST_NO_UNNAMED) and makes the key file it writes: its bytes and
+// the private scalar they hold, which the parent then looks for on disk.
+func helperKey(t *testing.T) (data []byte, d string) {
+	t.Helper()
 	noUnnamed = os.Getenv("JWKCTL_TEST_NO_UNNAMED") == "1"
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := encode(priv, "ES256", "", nil)
+	data, err = encode(priv, "ES256", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,12 +54,7 @@ func TestKilledWriteHelper(t *testing.T) {
 	if err := json.Unmarshal(data, &jwk); err != nil || len(jwk.D) < 40 {
 		t.Fatalf("no private scalar in %d bytes of key file: %v", len(data), err)
 	}
-	afterTempWrite = func() {
-		os.Stdout.WriteString("d=" + jwk.D + "\n")
-		time.Sleep(time.Hour)
-	}
-	_ = writeNew(path, data)
-	t.Fatal("writeNew returned")
+	return data, jwk.D
 }
 
 // killedWrite runs a writer of a key to dir/k.json, SIGKILLs it when the
