@@ -499,9 +499,7 @@ func confirm(c *cli.Context, action, question string) error {
 func describeKey(c *cli.Context, u *keystore.URI, opts keystore.Options) string {
 	what := u.String()
 	if key, err := keystore.Open(c.Context, c.String("key"), opts); err == nil {
-		if r, ok := key.(keystore.KidRecorder); ok && r.RecordedKid() != "" {
-			what += " (kid " + r.RecordedKid() + ")"
-		} else if kid, err := signer.Thumbprint(key.Public()); err == nil {
+		if kid, err := signer.KeyID(key); err == nil {
 			what += " (kid " + kid + ")"
 		}
 	}

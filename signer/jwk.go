@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jwkctl/jwkctl/keystore"
 )
 
 // PublicJWK returns the public JWK that is uploaded to Selvbetjening or any
@@ -39,6 +41,24 @@ func Thumbprint(pub crypto.PublicKey) (string, error) {
 		return "", fmt.Errorf("signer: thumbprint: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(tp), nil
+}
+
+// KeyID is the kid key's signatures carry: the kid it records for itself
+// (keystore.KidRecorder: one kept from its registration), else its RFC
+// 7638 thumbprint.
+func KeyID(key crypto.Signer) (string, error) {
+	if kid := recordedKid(key); kid != "" {
+		return kid, nil
+	}
+	return Thumbprint(key.Public())
+}
+
+// recordedKid is the kid key records for itself, or "".
+func recordedKid(key crypto.Signer) string {
+	if r, ok := key.(keystore.KidRecorder); ok {
+		return r.RecordedKid()
+	}
+	return ""
 }
 
 // JWKS wraps public JWKs in a JWK Set.

@@ -61,10 +61,8 @@ func New(key crypto.Signer, alg jose.SignatureAlgorithm) (*Signer, error) {
 		return nil, err
 	}
 	s := &Signer{key: key, alg: alg, hash: hashFor(alg), jwk: jwk, tp: jwk.KeyID, rand: rand.Reader}
-	if r, ok := key.(keystore.KidRecorder); ok {
-		if kid := r.RecordedKid(); kid != "" {
-			s.jwk.KeyID = kid
-		}
+	if kid := recordedKid(key); kid != "" { // else the thumbprint, as KeyID
+		s.jwk.KeyID = kid
 	}
 	switch alg {
 	case jose.PS256, jose.PS384, jose.PS512:

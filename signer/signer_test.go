@@ -287,6 +287,12 @@ func TestKeptKid(t *testing.T) {
 	if plain.KeyID() != want {
 		t.Error("WithKeyID changed the signer it was called on")
 	}
+	// signer.KeyID tells the same kid without making a Signer.
+	for key, kid := range map[crypto.Signer]string{rk: want, recordingKey{rk, "registered-1"}: "registered-1", recordingKey{rk, ""}: want} {
+		if got, err := signer.KeyID(key); err != nil || got != kid {
+			t.Errorf("signer.KeyID = %q, %v; want %q", got, err, kid)
+		}
+	}
 	if same, _ := plain.WithKeyID(""); same != plain {
 		t.Error("WithKeyID(\"\") made a new signer")
 	}
