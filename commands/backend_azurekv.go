@@ -32,29 +32,25 @@ func devAzureKVCommand() *cli.Command {
 			&cli.PathFlag{Name: "ca-out", Usage: "write the fake's test CA certificate to `FILE`, which must not exist (default: a new file in the temporary directory); removed when the fake stops", EnvVars: env("dev-azure-kv-ca-out")},
 		},
 		serve: func(c *cli.Context, ln net.Listener) (func(), error) {
-			path, remove, err := writeCA(c.Path("ca-out"))
-			if err != nil {
-				return nil, err
-			}
 			s, err := fakeazkv.Serve(ln)
 			if err != nil {
-				remove()
 				return nil, err
 			}
-			if err := os.WriteFile(path, s.CAPEM(), 0o644); err != nil {
+			path, err := writeCA(c.Path("ca-out"), s.CAPEM())
+			if err != nil {
 				s.Close()
-				remove()
-				return nil, fmt.Errorf("--ca-out: %w", err)
+				return nil, err
 			}
 			fmt.Fprintf(c.App.ErrWriter, "its test CA certificate is in %s: run jwkctl with SSL_CERT_FILE=%s\n", path, path)
-			return func() { s.Close(); remove() }, nil
+			return func() { s.Close(); os.Remove(path) }, nil
 		},
 	}.command()
 }
 
-// writeCA claims path (new, never an existing file) or a new temporary
-// file for the fake's CA certificate. remove deletes it.
-func writeCA(path string) (string, func(), error) {
+// writeCA writes the fake's CA certificate to path, which must not exist
+// (an existing file is never overwritten), or to a new temporary file,
+// and returns the file's name.
+func writeCA(path string, pem []byte) (string, error) {
 	var f *os.File
 	var err error
 	if path == "" {
@@ -62,12 +58,19 @@ func writeCA(path string) (string, func(), error) {
 	} else {
 		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, fs.ErrExist) {
-			return "", nil, fmt.Errorf("--ca-out %s: the file exists; name a new one (it is not overwritten)", path)
+			return "", fmt.Errorf("--ca-out %s: the file exists; name a new one (it is not overwritten)", path)
 		}
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("--ca-out: %w", err)
+		return "", fmt.Errorf("--ca-out: %w", err)
 	}
-	f.Close()
-	return f.Name(), func() { os.Remove(f.Name()) }, nil
+	_, werr := f.Write(pem)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("--ca-out: %w", werr)
+	}
+	return f.Name(), nil
 }
